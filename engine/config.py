@@ -1,0 +1,78 @@
+"""All configuration in one place, with defaults that work offline.
+
+Every setting has an ``RPA_*`` environment variable; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def default_home() -> Path:
+    return Path(_env("RPA_HOME") or Path.home() / ".local" / "share" / "rpa").expanduser()
+
+
+def find_chromium() -> str | None:
+    """System Chromium where present (Debian), else None: Playwright's own download is used."""
+    explicit = _env("RPA_CHROMIUM")
+    if explicit:
+        return explicit
+    for path in SYSTEM_CHROMIUM:
+        if Path(path).exists():
+            return path
+    return shutil.which("chromium")
+
+
+class Settings(BaseModel):
+    home: Path = Field(default_factory=default_home)
+    db_url: str | None = Field(default_factory=lambda: _env("RPA_DB"))
+    chromium: str | None = Field(default_factory=find_chromium)
+    headless: bool = Field(default_factory=lambda: _env("RPA_HEADED", "0") != "1")
+    step_timeout_ms: int = Field(default_factory=lambda: int(_env("RPA_STEP_TIMEOUT_MS", "10000") or 10000))
+    planner_backend: str = Field(default_factory=lambda: _env("RPA_PLANNER_BACKEND", "local") or "local")
+    model: str | None = Field(default_factory=lambda: _env("RPA_MODEL"))
+    openai_base_url: str | None = Field(default_factory=lambda: _env("RPA_OPENAI_BASE_URL"))
+    openai_model: str | None = Field(default_factory=lambda: _env("RPA_OPENAI_MODEL"))
+    openai_api_key_env: str = Field(default_factory=lambda: _env("RPA_OPENAI_API_KEY_ENV", "OPENAI_API_KEY") or "OPENAI_API_KEY")
+    device: str | None = Field(default_factory=lambda: _env("RPA_DEVICE"))
+    webhook_url: str | None = Field(default_factory=lambda: _env("RPA_WEBHOOK_URL"))
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'rpa.db'}"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def ensure(self) -> Settings:
+        for d in (self.home, self.runs_dir, self.cache_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def get_settings() -> Settings:
+    """Read the environment now (tests set RPA_HOME per test, so no global cache)."""
+    return Settings()

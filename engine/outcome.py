@@ -1,0 +1,88 @@
+"""What comes back from a bot: typed step and run outcomes that flow into history and reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class StepStatus(str, Enum):
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class ErrorKind(str, Enum):
+    business = "business"        # the site said no: never retried
+    application = "application"  # transient or technical: retried with backoff
+
+
+class RunStatus(str, Enum):
+    succeeded = "succeeded"
+    failed = "failed"  # the CLI's two values; history refines failures with error_kind
+    interrupted = "interrupted"
+
+
+class StepOutcome(BaseModel):
+    id: str
+    action: str
+    status: StepStatus
+    seconds: float = 0.0
+    attempts: int = 1
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    locator: str | None = Field(None, description="The locator that matched (primary or fallback).")
+    screenshot: str | None = None
+    started_at: datetime | None = None
+
+
+class RunOutcome(BaseModel):
+    run_id: str
+    plan_name: str
+    status: RunStatus
+    steps: list[StepOutcome] = Field(default_factory=list)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    downloads: list[str] = Field(default_factory=list)
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    seconds: float = 0.0
+    llm_calls: int = 0
+    attempt: int = 1
+    run_dir: str | None = None
+    report: str | None = None
+    trace: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.succeeded
+
+    def summary_json(self) -> dict[str, Any]:
+        """The object ``rpa run --json`` prints."""
+        return {
+            "run_id": self.run_id,
+            "plan": self.plan_name,
+            "status": self.status.value,
+            "error": self.error,
+            "error_kind": self.error_kind.value if self.error_kind else None,
+            "steps": [
+                {
+                    "id": s.id,
+                    "action": s.action,
+                    "status": s.status.value,
+                    "seconds": round(s.seconds, 3),
+                    "attempts": s.attempts,
+                    "error": s.error,
+                }
+                for s in self.steps
+            ],
+            "outputs": self.outputs,
+            "downloads": self.downloads,
+            "llm_calls": self.llm_calls,
+            "seconds": round(self.seconds, 3),
+            "report": self.report,
+        }
