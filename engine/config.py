@@ -65,7 +65,8 @@ class Settings(BaseModel):
 
     @property
     def cache_dir(self) -> Path:
-        return self.home / "cache"
+        """Converted model weights and other re-creatable data (``RPA_CACHE_DIR`` to share it)."""
+        return Path(_env("RPA_CACHE_DIR") or self.home / "cache").expanduser()
 
     def ensure(self) -> Settings:
         for d in (self.home, self.runs_dir, self.cache_dir):
