@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts) or "plan"
 
 
+def _loc_of_named_step(msg: str, data: dict[str, Any]) -> tuple[Any, ...]:
+    """Plan-level checks name a step ("step 'x' ..."); point the line at that step."""
+    m = re.search(r"step '([^']+)'", msg)
+    steps = data.get("steps")
+    if m and isinstance(steps, list):
+        for i, step in enumerate(steps):
+            if isinstance(step, dict) and str(step.get("id")) == m.group(1):
+                return ("steps", i)
+    return ()
+
+
 def plan_from_data(data: Any, source: str = "<plan>", node: yaml.Node | None = None) -> Plan:
     """Validate already-parsed data into a Plan, raising one PlanValidationError (the first problem)."""
     if not isinstance(data, dict):
@@ -69,6 +81,8 @@ def plan_from_data(data: Any, source: str = "<plan>", node: yaml.Node | None = N
         elif first["type"] == "extra_forbidden":
             msg = f"unknown field '{loc[-1]}'"
             loc = loc[:-1] + (loc[-1],)
+        if not loc:
+            loc = _loc_of_named_step(msg, data)
         return_line = _line_of(node, loc)
         raise PlanValidationError(source, msg, line=return_line, field=_field_path(loc, data)) from None
 
