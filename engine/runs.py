@@ -188,7 +188,7 @@ async def arun_plan(
                 resolved = check_inputs(plan, params, secret)
             except RpaError as err:
                 logger.error("run {}: {}", run_id, err.message)
-                _finish(history, _failed(plan, run_id, run_dir, err, started, attempt), plan, {})
+                err.outcome = _finish(history, _failed(plan, run_id, run_dir, err, started, attempt), plan, {})  # type: ignore[attr-defined]
                 raise
             sites = step_sites(plan, resolved)
             outcome = await _run_bot(plan, run_id, run_dir, resolved, secret, settings, headed, on_event,
@@ -238,12 +238,13 @@ def run_plan(plan: Plan, **kwargs: Any) -> RunOutcome:
 
 
 def record_invalid_plan(path: str, error: RpaError, *, settings: Settings | None = None,
-                        job_id: str | None = None) -> str:
+                        job_id: str | None = None) -> RunOutcome:
     """A plan file that does not load still leaves a failed run in history (and nothing else)."""
     history = History(settings or get_settings())
     name = Path(path).stem
     run_id = history.start_run(name, plan_path=str(path), job_id=job_id)
     now = _now()
-    history.finish_run(RunOutcome(run_id=run_id, plan_name=name, status=RunStatus.failed, error=error.message,
-                                  error_kind=ErrorKind.business, started_at=now, finished_at=now))
-    return run_id
+    outcome = RunOutcome(run_id=run_id, plan_name=name, status=RunStatus.failed, error=error.message,
+                         error_kind=ErrorKind.business, started_at=now, finished_at=now)
+    history.finish_run(outcome)
+    return outcome

@@ -98,19 +98,17 @@ class StepProgress:
 
 # -- run ----------------------------------------------------------------------------------------
 
-def _load_plans(files: list[Path]) -> tuple[list[tuple[Path, Any]], int]:
-    """Plans that load, and how many did not (each printed and recorded as a failed run)."""
+def _load_plans(files: list[Path]) -> tuple[list[tuple[Path, Any]], list[RunOutcome]]:
+    """Plans that load, and a recorded failed run for each file that does not."""
     from engine.plan import load_plan
     from engine.runs import record_invalid_plan
 
-    plans, bad = [], 0
+    plans, bad = [], []
     for path in files:
         try:
             plans.append((path, load_plan(path)))
         except PlanValidationError as err:
-            _fail_line(err.message)
-            record_invalid_plan(str(path), err)
-            bad += 1
+            bad.append(record_invalid_plan(str(path), err))
     return plans, bad
 
 
@@ -133,8 +131,8 @@ def _run_sequential(plans: list[tuple[Path, Any]], params: dict[str, str], heade
         mine = {k: v for k, v in params.items() if k in plan.params}
         try:
             results.append(run_plan(plan, params=mine, headed=headed, on_event=on_event, plan_path=path))
-        except RpaError as err:
-            results.append(err)
+        except RpaError as err:  # missing inputs: recorded as a failed run before it was raised
+            results.append(getattr(err, "outcome", None) or err)
     return results
 
 
@@ -189,17 +187,17 @@ def cmd_run(
     with StepProgress(enabled=not as_json and console.is_terminal) as progress:
         if loop is not None and hasattr(loop, "run_batch") and (plans or instruction):
             batch = _run_with_loop(loop, plans, params, headed, concurrency, progress.on_event, instruction, url)
-            results: list[RunOutcome | RpaError] = list(batch.runs)
-            ok = batch.ok and bad == 0
+            results: list[RunOutcome | RpaError] = [*bad, *batch.runs]
+            ok = batch.ok and not bad
             if not batch.runs and not as_json:
                 for entry in batch.entries:
                     if not entry.ok:
                         _fail_line(entry.error or f"{entry.label}: {entry.status.value}")
         else:
             planned = _plan_instruction(instruction, url) if instruction else None
-            results = _run_sequential(plans, params, headed, progress.on_event,
-                                      planned.plan if planned is not None else None)
-            ok = bad == 0 and all(isinstance(r, RunOutcome) and r.ok for r in results)
+            results = [*bad, *_run_sequential(plans, params, headed, progress.on_event,
+                                              planned.plan if planned is not None else None)]
+            ok = all(isinstance(r, RunOutcome) and r.ok for r in results)
             batch = None
     _report_results(results, batch, as_json, files)
     raise typer.Exit(0 if ok and results else 1)
