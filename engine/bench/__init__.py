@@ -1,0 +1,1 @@
+"""Benchmarks behind ``rpa bench ...``; each returns a JSON-ready dict."""
