@@ -8,8 +8,7 @@ Playwright) happen here, lazily, never in ``engine.loop.loop``.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,8 +16,6 @@ from typing import Any, Protocol
 from loguru import logger
 
 from engine.config import Settings, get_settings
-from engine.errors import SecretError
-from engine.logs import register_secret
 from engine.outcome import RunOutcome
 from engine.plan import Plan
 
@@ -46,29 +43,11 @@ class RunSpec:
     attempt: int = 1
 
 
-def secret_resolver(settings: Settings) -> Callable[[str], str]:
-    """The secret store where it exists, else ``RPA_SECRET_<NAME>`` (what engine.runs also accepts)."""
-    store: Any = None
-    try:
-        from engine.secrets import SecretStore
+def secret_resolver(settings: Settings, given: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """Given values, then the secret store, then ``RPA_SECRET_<NAME>`` (engine.runs' rules)."""
+    from engine.runs import secret_resolver as resolver
 
-        store = SecretStore(settings)
-    except Exception:  # no store module or no key yet: the environment fallback below
-        store = None
-
-    def get(name: str) -> str:
-        if store is not None:
-            try:
-                return store.get(name)
-            except SecretError:
-                pass
-        value = os.environ.get(f"RPA_SECRET_{name.upper()}")
-        if value is None:
-            raise SecretError(f"Secrets.get: secret '{name}' is not set. Run: rpa secret set {name}")
-        register_secret(value)
-        return value
-
-    return get
+    return resolver(settings, given)
 
 
 class PlaywrightRuntime:
@@ -95,11 +74,12 @@ class PlaywrightRuntime:
             return BrowserConfig(headless=kw["headless"])
 
     async def start(self) -> None:
-        from bots.browser import BotPool, launch
+        from bots import browser as b
 
-        self._cm = launch(self._config())
+        self._cm = b.launch(self._config())
         self.browser = await self._cm.__aenter__()
-        self.pool = BotPool(self.browser, self.size)
+        pool_cls = getattr(b, "BotPool", None)
+        self.pool = pool_cls(self.browser, self.size) if pool_cls is not None else None
         self.launches += 1
 
     async def close(self) -> None:
@@ -127,16 +107,31 @@ class PlaywrightRuntime:
         ctx = RunContext(run_id=spec.run_id, run_dir=spec.run_dir, params=spec.params, secret=spec.secret,
                          default_timeout_ms=spec.default_timeout_ms, on_event=spec.on_event,
                          attempt=spec.attempt)
-        async with self.pool.context() as context:
+        context = await self._new_context()
+        try:
             bot = Bot(context)
             outcome = await bot.run(plan, ctx)
             observation = None
             if observe_on_failure and not outcome.ok and self.alive():
-                observation = await _observe(bot.page)
+                observation = await _observe(getattr(bot, "page", None))
             return outcome, observation
+        finally:
+            try:
+                await context.close()
+            except Exception:  # a crashed browser cannot close its contexts; nothing to keep
+                pass
+
+    async def _new_context(self) -> Any:
+        # One isolated context per run; the pool (when bots.browser offers one) sets its defaults.
+        maker = getattr(self.pool, "new_context", None)
+        if callable(maker):
+            return await maker()
+        return await self.browser.new_context(accept_downloads=True)
 
 
 async def _observe(page: Any) -> Any:
+    if page is None:
+        return None
     try:
         from bots.observe import observe
     except ImportError:
@@ -182,7 +177,7 @@ class LoopDeps:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def default(cls, settings: Settings | None = None) -> LoopDeps:
+    def default(cls, settings: Settings | None = None, *, secrets: Mapping[str, str] | None = None) -> LoopDeps:
         from engine.history import History
 
         settings = (settings or get_settings()).ensure()
@@ -196,7 +191,7 @@ class LoopDeps:
             planner_factory=_default_planner_factory(settings),
             solve=_default_solve(),
             runtime_factory=lambda size, headed: PlaywrightRuntime(settings, size, headed=headed),
-            secret=secret_resolver(settings),
+            secret=secret_resolver(settings, secrets),
             write_report=write_report,
             write_batch_report=write_batch_report,
         )

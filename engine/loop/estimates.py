@@ -6,11 +6,14 @@ step durations go back into history after every run, so estimates improve with e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from engine.errors import RpaError
 from engine.outcome import RunOutcome, StepStatus
 from engine.plan import Action, Plan
+from engine.plan.template import render
 
 # Seconds a step takes before anything was measured: navigation and waits cost more than a click.
 DEFAULT_STEP_S: dict[Action, float] = {Action.goto: 0.5, Action.download: 0.6, Action.wait_for: 0.4,
@@ -29,24 +32,31 @@ def site_of(url: str | None) -> str:
     return "" if "{{" in netloc else netloc.lower()
 
 
-def step_sites(plan: Plan) -> dict[str, str]:
-    """Site of each step, in file order."""
+def step_sites(plan: Plan, params: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Site of each step, in file order; ``{{ params.X }}`` in URLs is filled from ``params``."""
     out: dict[str, str] = {}
     current = ""
     for step in plan.steps:
-        if step.action is Action.goto:
-            current = site_of(step.value) or current
+        if step.action is Action.goto and step.value:
+            current = site_of(_fill(step.value, params or {})) or current
         out[step.id] = current
     return out
 
 
-def plan_sites(plan: Plan) -> list[str]:
-    return sorted({s for s in step_sites(plan).values() if s})
+def _fill(text: str, params: Mapping[str, str]) -> str:
+    try:
+        return render(text, params, {}, lambda _name: "")
+    except RpaError:
+        return text
 
 
-def estimate_plan(plan: Plan, store: DurationStore | None) -> float:
+def plan_sites(plan: Plan, params: Mapping[str, str] | None = None) -> list[str]:
+    return sorted({s for s in step_sites(plan, params).values() if s})
+
+
+def estimate_plan(plan: Plan, store: DurationStore | None, params: Mapping[str, str] | None = None) -> float:
     """Expected seconds for one run of ``plan``."""
-    sites = step_sites(plan)
+    sites = step_sites(plan, params)
     total = 0.0
     for step in plan.steps:
         known = None
@@ -59,9 +69,9 @@ def estimate_plan(plan: Plan, store: DurationStore | None) -> float:
     return max(total, 0.01)
 
 
-def record_durations(plan: Plan, outcome: RunOutcome, store: Any) -> int:
+def record_durations(plan: Plan, outcome: RunOutcome, store: Any, params: Mapping[str, str] | None = None) -> int:
     """Feed the succeeded steps' durations back; returns how many were recorded."""
-    sites = step_sites(plan)
+    sites = step_sites(plan, params)
     n = 0
     for step in outcome.steps:
         if step.status is not StepStatus.succeeded or step.id not in sites:

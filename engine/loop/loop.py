@@ -26,9 +26,10 @@ from engine.loop.estimates import estimate_plan, plan_sites, record_durations, s
 from engine.loop.models import BatchOutcome, EntryStatus, JobEntry, JobSpec, Repair
 from engine.loop.repair import deterministic_repair, plan_diff, save_repaired, validate_repair
 from engine.loop.schedule import Activity, LoopSchedule, make_schedule
-from engine.logs import mask
+from engine.logs import add_json_file, mask, remove_sink
 from engine.outcome import ErrorKind, RunOutcome, RunStatus
 from engine.plan import Plan, load_plan
+from engine.runs import check_inputs
 
 MAX_REPAIRS = 6
 
@@ -42,6 +43,7 @@ class _Job:
     source: str | None = None  # the file a recording came from (repairs are saved beside it)
     plan_key: str = ""  # jobs with the same plan share repairs
     demands: dict[str, int] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
     planned_by_llm: bool = False
     from_cache: bool = False
     version: int = 0
@@ -105,8 +107,16 @@ class Batch:
                 job.entry.error = f"Loop.plan: {type(err).__name__}: {err}"
             job.entry.planning_seconds = time.perf_counter() - t0
             self.planning_seconds += job.entry.planning_seconds
-            if job.plan is not None:
-                job.demands = self._demands(job.plan)
+            if job.plan is None:
+                continue
+            try:
+                job.params = check_inputs(job.plan, job.spec.params, self.deps.secret)
+            except RpaError as err:  # a missing parameter or secret: the user must act, no retry helps
+                job.entry.status, job.entry.error = EntryStatus.failed_business, err.message
+                job.entry.error_kind = ErrorKind.business.value
+                job.plan = None
+                continue
+            job.demands = self._demands(job.plan, job.params)
 
     def _plan(self, job: _Job) -> None:
         spec = job.spec
@@ -126,9 +136,9 @@ class Batch:
             job.entry.from_cache = job.from_cache
         job.plan_key = job.source or f"{job.plan.name}:{job.plan.instruction or ''}:{spec.url or ''}"
 
-    def _demands(self, plan: Plan) -> dict[str, int]:
+    def _demands(self, plan: Plan, params: dict[str, str]) -> dict[str, int]:
         demands = {"browser": 1}
-        for site in plan_sites(plan):
+        for site in plan_sites(plan, params):
             demands[f"site:{site}"] = 1
         demands.update(plan.resources)
         return demands
@@ -156,7 +166,7 @@ class Batch:
                                    f"x{job.demands[missing]} but the batch offers {cap.get(missing, 0)}. "
                                    f"Offer it (resources={{'{missing}': N}}) or remove it from the plan.")
                 continue
-            activities.append(Activity(id=job.key, duration=estimate_plan(job.plan, self.deps.history),
+            activities.append(Activity(id=job.key, duration=estimate_plan(job.plan, self.deps.history, job.params),
                                        demands=job.demands, weight=job.plan.priority))
         sched = make_schedule(activities, cap, self.deps.solve)
         return sched, sched.order()
@@ -247,17 +257,23 @@ class Batch:
                           scheduled_for=job.spec.scheduled_for, attempt=attempt, run_dir=str(run_dir))
         job.entry.run_ids.append(run_id)
         job.entry.attempts += 1
-        spec = RunSpec(run_id=run_id, run_dir=run_dir, params=job.spec.params, secret=self.deps.secret,
+        spec = RunSpec(run_id=run_id, run_dir=run_dir, params=job.params, secret=self.deps.secret,
                        default_timeout_ms=settings.step_timeout_ms, on_event=self.on_event, attempt=attempt)
         assert self.runtime is not None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        sink = add_json_file(run_dir / "log.jsonl", run_id=run_id)
         try:
-            outcome, observation = await self.runtime.run(plan, spec, observe_on_failure=True)
+            with logger.contextualize(run_id=run_id, job_id=job.key):
+                logger.info("run {}: job {} attempt {} of '{}'", run_id, job.key, attempt, plan.name)
+                outcome, observation = await self.runtime.run(plan, spec, observe_on_failure=True)
         except RpaError as err:
             outcome, observation = _error_outcome(run_id, plan, err.message, _kind(err)), None
         except Exception as err:  # the bot itself died (browser crash, closed context)
             alive = self.runtime.alive()
             reason = f"browser crashed: {err}" if not alive else f"{type(err).__name__}: {err}"
             outcome, observation = _error_outcome(run_id, plan, f"Bot.run: {reason}", ErrorKind.application), None
+        finally:
+            remove_sink(sink)
         if not outcome.ok and not self.runtime.alive() and not rt.is_crash(outcome):
             outcome.error = f"{outcome.error} (browser crashed)"
         outcome.attempt = attempt
@@ -274,10 +290,10 @@ class Batch:
                 outcome.report = str(self.deps.write_report(outcome, plan, outcome.run_dir))
             except Exception as err:  # a report is an extra: the outcome still goes to history
                 logger.warning("loop: report for {} failed: {}", outcome.run_id, err)
-        sites = step_sites(plan)
-        history.finish_run(outcome, sites=sites)
+        sites = step_sites(plan, job.params)
+        history.finish_run(outcome, sites=dict(sites))
         if outcome.ok:
-            record_durations(plan, outcome, history)
+            record_durations(plan, outcome, history, job.params)
         instruction = plan.instruction or job.spec.instruction or plan.description or plan.name
         by_id = {s.id: s for s in plan.steps}
         for step in outcome.steps:
@@ -483,9 +499,9 @@ def write_batch(batch: Batch, schedule: LoopSchedule, runs: list[RunOutcome]) ->
 async def run_batch_async(jobs: list[JobSpec], *, concurrency: int = 1, settings: Settings | None = None,
                           on_event: Callable[[Any], None] | None = None, headed: bool = False,
                           deps: LoopDeps | None = None, resources: dict[str, int] | None = None,
-                          site_cap: int | None = None) -> BatchOutcome:
+                          site_cap: int | None = None, secrets: dict[str, str] | None = None) -> BatchOutcome:
     t0 = time.perf_counter()
-    deps = deps or LoopDeps.default(settings)
+    deps = deps or LoopDeps.default(settings, secrets=secrets)
     batch = Batch(deps, concurrency=concurrency, on_event=on_event, headed=headed, resources=resources,
                   site_cap=site_cap)
     batch.prepare(jobs)
@@ -516,7 +532,8 @@ async def run_batch_async(jobs: list[JobSpec], *, concurrency: int = 1, settings
 def run_batch(jobs: list[JobSpec], *, concurrency: int = 1, settings: Settings | None = None,
               on_event: Callable[[Any], None] | None = None, headed: bool = False,
               deps: LoopDeps | None = None, resources: dict[str, int] | None = None,
-              site_cap: int | None = None) -> BatchOutcome:
+              site_cap: int | None = None, secrets: dict[str, str] | None = None) -> BatchOutcome:
     """Plan, schedule and run ``jobs`` with ``concurrency`` bots; never raises for a job's failure."""
     return asyncio.run(run_batch_async(jobs, concurrency=concurrency, settings=settings, on_event=on_event,
-                                       headed=headed, deps=deps, resources=resources, site_cap=site_cap))
+                                       headed=headed, deps=deps, resources=resources, site_cap=site_cap,
+                                       secrets=secrets))
