@@ -217,7 +217,7 @@ class Batch:
         plan = self._latest_repair(job, plan) or plan
         while True:
             outcome, observation = await self._attempt(job, plan, attempt)
-            verdict = rt.classify(outcome, prev_failed, repairable=plan.steps is not None)
+            verdict = rt.classify(outcome, prev_failed, repairable=True)
             if verdict is rt.Verdict.retry and self._drift_seen(job) and rt.is_not_found(outcome):
                 verdict = rt.Verdict.repair  # this site changed already: do not wait for a second failure
             step_id = rt.failed_step(outcome)
