@@ -237,14 +237,31 @@ def run_plan(plan: Plan, **kwargs: Any) -> RunOutcome:
     return asyncio.run(arun_plan(plan, **kwargs))
 
 
-def record_invalid_plan(path: str, error: RpaError, *, settings: Settings | None = None,
-                        job_id: str | None = None) -> RunOutcome:
-    """A plan file that does not load still leaves a failed run in history (and nothing else)."""
+def record_failure(plan_name: str, error: RpaError, *, plan_path: str | None = None,
+                   settings: Settings | None = None, job_id: str | None = None) -> RunOutcome:
+    """A run that could not start (a plan file that does not load, a missing input) is still
+    recorded as a failed run, so history shows every attempt; nothing else is written."""
     history = History(settings or get_settings())
-    name = Path(path).stem
-    run_id = history.start_run(name, plan_path=str(path), job_id=job_id)
+    run_id = history.start_run(plan_name, plan_path=plan_path, job_id=job_id)
     now = _now()
-    outcome = RunOutcome(run_id=run_id, plan_name=name, status=RunStatus.failed, error=error.message,
-                         error_kind=ErrorKind.business, started_at=now, finished_at=now)
+    kind = ErrorKind.application if isinstance(error, ApplicationError) else ErrorKind.business
+    outcome = RunOutcome(run_id=run_id, plan_name=plan_name, status=RunStatus.failed, error=error.message,
+                         error_kind=kind, started_at=now, finished_at=now)
     history.finish_run(outcome)
     return outcome
+
+
+def record_invalid_plan(path: str, error: RpaError, *, settings: Settings | None = None,
+                        job_id: str | None = None) -> RunOutcome:
+    return record_failure(Path(path).stem, error, plan_path=str(path), settings=settings, job_id=job_id)
+
+
+def precheck(plan: Plan, params: Mapping[str, str] | None, *, plan_path: str | None = None,
+             settings: Settings | None = None, secrets: Mapping[str, str] | None = None) -> RunOutcome | None:
+    """Check a plan's inputs before handing it to the loop; a failure is recorded and returned."""
+    settings = settings or get_settings()
+    try:
+        check_inputs(plan, params, secret_resolver(settings, secrets))
+    except (MissingInputError, SecretError) as err:
+        return record_failure(plan.name, err, plan_path=plan_path, settings=settings)
+    return None

@@ -119,18 +119,23 @@ def _plan_instruction(instruction: str, url: str) -> Any:
     return planner.get_planner().plan(instruction, url=url)
 
 
+def _params_for(plan: Any, params: dict[str, str], several: bool) -> dict[str, str]:
+    """One plan gets every --param (an unknown name is an error); several get the ones they declare."""
+    return {k: v for k, v in params.items() if k in plan.params} if several else dict(params)
+
+
 def _run_sequential(plans: list[tuple[Path, Any]], params: dict[str, str], headed: bool,
                     on_event: Callable[[Any], None], instruction_plan: Any = None) -> list[RunOutcome | RpaError]:
     from engine.runs import run_plan
 
     results: list[RunOutcome | RpaError] = []
-    todo = [(str(p), plan) for p, plan in plans]
+    todo: list[tuple[str | None, Any]] = [(str(p), plan) for p, plan in plans]
     if instruction_plan is not None:
         todo.append((None, instruction_plan))
     for path, plan in todo:
-        mine = {k: v for k, v in params.items() if k in plan.params}
         try:
-            results.append(run_plan(plan, params=mine, headed=headed, on_event=on_event, plan_path=path))
+            results.append(run_plan(plan, params=_params_for(plan, params, len(todo) > 1), headed=headed,
+                                    on_event=on_event, plan_path=path))
         except RpaError as err:  # missing inputs: recorded as a failed run before it was raised
             results.append(getattr(err, "outcome", None) or err)
     return results
@@ -138,12 +143,24 @@ def _run_sequential(plans: list[tuple[Path, Any]], params: dict[str, str], heade
 
 def _run_with_loop(loop: Any, plans: list[tuple[Path, Any]], params: dict[str, str], headed: bool,
                    concurrency: int, on_event: Callable[[Any], None], instruction: str | None,
-                   url: str | None) -> Any:
-    jobs = [loop.JobSpec(plan=plan, plan_path=str(p), params={k: v for k, v in params.items() if k in plan.params})
-            for p, plan in plans]
+                   url: str | None) -> tuple[Any, list[RunOutcome]]:
+    """Missing inputs are checked (and recorded as failed runs) here, so that every path records them."""
+    from engine.runs import precheck
+
+    several = len(plans) + (1 if instruction else 0) > 1
+    jobs, refused = [], []
+    for path, plan in plans:
+        mine = _params_for(plan, params, several)
+        failed = precheck(plan, mine, plan_path=str(path))
+        if failed is not None:
+            refused.append(failed)
+        else:
+            jobs.append(loop.JobSpec(plan=plan, plan_path=str(path), params=mine))
     if instruction:
         jobs.append(loop.JobSpec(instruction=instruction, url=url, params=params))
-    return loop.run_batch(jobs, concurrency=concurrency, on_event=on_event, headed=headed)
+    if not jobs:
+        return None, refused
+    return loop.run_batch(jobs, concurrency=concurrency, on_event=on_event, headed=headed), refused
 
 
 def _print_outcome(outcome: RunOutcome) -> None:
@@ -185,35 +202,33 @@ def cmd_run(
     plans, bad = _load_plans(files)
     loop = _optional("engine.loop")
     with StepProgress(enabled=not as_json and console.is_terminal) as progress:
+        batch = None
         if loop is not None and hasattr(loop, "run_batch") and (plans or instruction):
-            batch = _run_with_loop(loop, plans, params, headed, concurrency, progress.on_event, instruction, url)
-            results: list[RunOutcome | RpaError] = [*bad, *batch.runs]
-            ok = batch.ok and not bad
-            if not batch.runs and not as_json:
-                for entry in batch.entries:
-                    if not entry.ok:
-                        _fail_line(entry.error or f"{entry.label}: {entry.status.value}")
+            batch, refused = _run_with_loop(loop, plans, params, headed, concurrency, progress.on_event,
+                                            instruction, url)
+            results: list[RunOutcome | RpaError] = [*bad, *refused, *(batch.runs if batch else [])]
+            if batch is not None:  # jobs that never reached a bot (not planned, unschedulable)
+                ran = {r.run_id for r in batch.runs}
+                results += [RpaError(e.error or f"{e.label}: {e.status.value}") for e in batch.entries
+                            if not e.ok and not ran.intersection(e.run_ids)]
+            ok = not bad and not refused and (batch is None or batch.ok)
         else:
             planned = _plan_instruction(instruction, url) if instruction else None
             results = [*bad, *_run_sequential(plans, params, headed, progress.on_event,
                                               planned.plan if planned is not None else None)]
             ok = all(isinstance(r, RunOutcome) and r.ok for r in results)
-            batch = None
-    _report_results(results, batch, as_json, files)
+    _report_results(results, batch, as_json, ok)
     raise typer.Exit(0 if ok and results else 1)
 
 
-def _report_results(results: list[RunOutcome | RpaError], batch: Any, as_json: bool, files: list[Path]) -> None:
+def _report_results(results: list[RunOutcome | RpaError], batch: Any, as_json: bool, ok: bool) -> None:
     if as_json:
         items = [r.summary_json() if isinstance(r, RunOutcome) else _error_json(r) for r in results]
-        if len(items) == 1 and len(files) <= 1 and (batch is None or len(batch.entries) <= 1):
+        if len(items) == 1:
             _print_json(items[0])
         else:
-            data = batch.summary_json() if batch is not None else {
-                "status": "succeeded" if all(i["status"] == "succeeded" for i in items) and items else "failed",
-                "runs": items,
-            }
-            _print_json(data)
+            extra = batch.summary_json() if batch is not None else {}
+            _print_json({**extra, "status": "succeeded" if ok and items else "failed", "runs": items})
         return
     for r in results:
         if isinstance(r, RunOutcome):
@@ -271,11 +286,16 @@ def cmd_history(
     if as_json:
         _print_json({"runs": [r.to_json() for r in runs]})
         return
-    table = Table("run", "plan", "job", "scheduled", "started", "ended", "seconds", "status", "attempt", "report")
-    for r in runs:
-        table.add_row(r.id, r.plan_name, r.job_id or "", _when(r.scheduled_for), _when(r.started_at),
-                      _when(r.finished_at), f"{r.seconds:.2f}" if r.seconds is not None else "",
-                      f"[{_status_style(r.status)}]{r.status}[/]", str(r.attempt), r.report or "")
+    rows = [{"run": r.id, "plan": r.plan_name, "job": r.job_id or "", "scheduled": _when(r.scheduled_for)
+             if r.scheduled_for else "", "started": _when(r.started_at), "ended": _when(r.finished_at),
+             "seconds": f"{r.seconds:.2f}" if r.seconds is not None else "",
+             "status": f"[{_status_style(r.status)}]{r.status}[/]", "attempt": str(r.attempt),
+             "report": r.report or ""} for r in runs]
+    # Columns nobody uses (no jobs, nothing scheduled) are left out to keep the table readable.
+    columns = [c for c in (rows[0] if rows else {}) if c in ("run", "status") or any(row[c] for row in rows)]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
     console.print(table if runs else "No runs recorded yet.")
 
 
