@@ -43,15 +43,17 @@ def _patch(record: dict[str, Any]) -> None:
 _configured = False
 
 
-def setup(*, verbose: bool = False, json_file: Path | None = None) -> None:
-    """Add a console sink (stderr) and optionally a JSON-lines file; enable library logs."""
+def setup(*, verbose: bool = False, json_file: Path | None = None, level: str | None = None) -> None:
+    """Add a console sink (stderr) and optionally a JSON-lines file; enable library logs.
+
+    ``level`` overrides the console level (commands that print their own one-line errors use WARNING)."""
     global _configured
     logger.configure(patcher=_patch)  # type: ignore[arg-type]
     if not _configured:
         logger.remove()
         logger.add(
             sys.stderr,
-            level="DEBUG" if verbose else "INFO",
+            level=level or ("DEBUG" if verbose else "INFO"),
             format="<dim>{time:HH:mm:ss}</dim> <level>{level: <7}</level> {message}",
             colorize=None,
         )

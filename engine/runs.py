@@ -187,7 +187,7 @@ async def arun_plan(
             try:
                 resolved = check_inputs(plan, params, secret)
             except RpaError as err:
-                logger.error("run {}: {}", run_id, err.message)
+                logger.info("run {}: refused: {}", run_id, err.message)  # the CLI prints the one line
                 err.outcome = _finish(history, _failed(plan, run_id, run_dir, err, started, attempt), plan, {})  # type: ignore[attr-defined]
                 raise
             sites = step_sites(plan, resolved)
@@ -222,7 +222,7 @@ async def _run_bot(plan: Plan, run_id: str, run_dir: Path, params: dict[str, str
             return await _execute(plan, ctx, browser)
         return await _with_browser(plan, ctx, settings, headed)
     except RpaError as err:  # the browser would not start, or the bot broke its contract
-        logger.error("run {}: {}", run_id, err.message)
+        logger.info("run {}: {}", run_id, err.message)
         return _failed(plan, run_id, run_dir, err, started, attempt)
     except Exception as err:  # noqa: BLE001 - a crash must still end as a recorded failed run
         logger.exception("run {}: crashed", run_id)

@@ -59,6 +59,16 @@ def _fail_line(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
 
 
+def _logging() -> None:
+    """Console shows warnings and up (a command prints its own one-line result); each run's
+    log.jsonl gets everything."""
+    import os
+
+    from engine.logs import setup
+
+    setup(level="DEBUG" if os.environ.get("RPA_DEBUG") == "1" else "WARNING")
+
+
 def _settings() -> Any:
     from engine.config import get_settings
 
@@ -199,6 +209,7 @@ def cmd_run(
     if instruction and not url:
         raise typer.BadParameter("--instruction needs --url", param_hint="--url")
     params = _parse_params(param)
+    _logging()
     plans, bad = _load_plans(files)
     loop = _optional("engine.loop")
     with StepProgress(enabled=not as_json and console.is_terminal) as progress:
@@ -350,6 +361,7 @@ def _demo_params(plan: Any, url: str) -> dict[str, str]:
 
 def cmd_demo(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Start the sandbox and run the shipped recordings against it, then print the report path."""
+    _logging()
     loop = _optional("engine.loop")
     if loop is not None and hasattr(loop, "demo"):
         raise typer.Exit(loop.demo(json_output=as_json) or 0)
