@@ -96,7 +96,7 @@ def _duplicates(deps: LoopDeps, batch: BatchOutcome) -> int:
 
 
 def _throughput(batch: BatchOutcome) -> float:
-    return 60.0 * batch.succeeded / max(batch.seconds - batch.planning_seconds, 1e-6)
+    return 60.0 * batch.succeeded / max(batch.run_seconds, 1e-6)
 
 
 def bench_loop(*, jobs: int = 20, concurrency: list[int] | None = None, flaky: float = 0.0, drift: bool = False,

@@ -506,12 +506,15 @@ async def run_batch_async(jobs: list[JobSpec], *, concurrency: int = 1, settings
                   site_cap=site_cap)
     batch.prepare(jobs)
     schedule, order = batch.schedule()
+    run_seconds = 0.0
     if order:
         batch.runtime = deps.runtime_factory(batch.concurrency, headed)
         await batch.runtime.start()
         try:
             demands = {j.key: j.demands for j in batch.jobs}
+            t_run = time.perf_counter()
             await dispatch(order, demands, batch.capacity(), batch.concurrency, batch.run_job)
+            run_seconds = time.perf_counter() - t_run
         finally:
             await batch.runtime.close()
     batch.save_repairs()
@@ -524,7 +527,7 @@ async def run_batch_async(jobs: list[JobSpec], *, concurrency: int = 1, settings
     return BatchOutcome(
         runs=runs, entries=entries, report=report, schedule=schedule, solver=schedule.solver,
         llm_calls=sum(e.llm_calls for e in entries) + batch.repair_llm_calls,
-        planning_seconds=batch.planning_seconds, retries=sum(e.retries for e in entries),
+        planning_seconds=batch.planning_seconds, run_seconds=run_seconds, retries=sum(e.retries for e in entries),
         seconds=time.perf_counter() - t0,
     )
 

@@ -101,6 +101,7 @@ class BatchOutcome(BaseModel):
     llm_calls: int = 0
     seconds: float = 0.0
     planning_seconds: float = 0.0
+    run_seconds: float = Field(0.0, description="Wall time of the dispatch phase (browser launch excluded).")
     retries: int = 0
     schedule: Any = None
     solver: str | None = None
@@ -122,6 +123,7 @@ class BatchOutcome(BaseModel):
             "retries": self.retries,
             "llm_calls": self.llm_calls,
             "planning_seconds": round(self.planning_seconds, 3),
+            "run_seconds": round(self.run_seconds, 3),
             "seconds": round(self.seconds, 3),
             "report": self.report,
             "entries": [
