@@ -44,6 +44,18 @@ def last_run():
     return History().get_run(runs[0].id)
 
 
+def _need_bots() -> None:
+    pytest.importorskip("bots.runner", reason="the browser runner is not part of this build yet")
+
+
+@pytest.fixture
+def site(request):
+    """The sandbox, once the bots exist (the session fixture lives in conftest)."""
+    _need_bots()
+    pytest.importorskip("bots.sandbox", reason="the sandbox is not part of this build yet")
+    return request.getfixturevalue("sandbox")
+
+
 def assert_failed_with_screenshot(run, step_id: str) -> None:
     assert run.status.startswith("failed"), run.status
     step = next(s for s in run.steps if s.step_id == step_id)
@@ -99,8 +111,8 @@ def test_missing_secret(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_selector_matching_nothing(tmp_path, sandbox):
-    path, before = write(tmp_path, f"name: x\nsteps:\n  - id: open\n    action: goto\n    value: {sandbox.url}/\n"
+def test_selector_matching_nothing(tmp_path, site):
+    path, before = write(tmp_path, f"name: x\nsteps:\n  - id: open\n    action: goto\n    value: {site.url}/\n"
                                    "  - id: ghost\n    action: click\n    target: {css: '#no-such-element'}\n"
                                    "    timeout_ms: 1500\n")
     proc = rpa("run", str(path))
@@ -111,8 +123,8 @@ def test_selector_matching_nothing(tmp_path, sandbox):
     assert path.read_bytes() == before
 
 
-def test_selector_matching_several(tmp_path, sandbox):
-    path, before = write(tmp_path, f"name: x\nsteps:\n  - id: open\n    action: goto\n    value: {sandbox.url}/\n"
+def test_selector_matching_several(tmp_path, site):
+    path, before = write(tmp_path, f"name: x\nsteps:\n  - id: open\n    action: goto\n    value: {site.url}/\n"
                                    "  - id: many\n    action: click\n    target: {css: 'body *'}\n"
                                    "    timeout_ms: 1500\n")
     proc = rpa("run", str(path))
@@ -123,9 +135,9 @@ def test_selector_matching_several(tmp_path, sandbox):
     assert path.read_bytes() == before
 
 
-def test_navigation_outside_allowed_domains(tmp_path, sandbox):
+def test_navigation_outside_allowed_domains(tmp_path, site):
     path, before = write(tmp_path, f"name: x\nallowed_domains: [127.0.0.1]\nsteps:\n  - id: open\n"
-                                   f"    action: goto\n    value: {sandbox.url}/\n"
+                                   f"    action: goto\n    value: {site.url}/\n"
                                    "  - id: away\n    action: goto\n    value: http://blocked.example.org/\n")
     proc = rpa("run", str(path))
     assert proc.returncode == 1
@@ -138,6 +150,7 @@ def test_navigation_outside_allowed_domains(tmp_path, sandbox):
 
 
 def test_site_that_is_down(tmp_path):
+    _need_bots()
     path, before = write(tmp_path, "name: x\nsteps:\n  - id: open\n    action: goto\n    value: http://127.0.0.1:9/\n"
                                    "    timeout_ms: 3000\n")
     proc = rpa("run", str(path))
