@@ -60,13 +60,13 @@ def _fail_line(message: str) -> None:
 
 
 def _logging() -> None:
-    """Console shows warnings and up (a command prints its own one-line result); each run's
-    log.jsonl gets everything."""
+    """The console shows only errors (a command prints its own one-line result; --debug shows
+    everything); each run's log.jsonl gets every line."""
     import os
 
     from engine.logs import setup
 
-    setup(level="DEBUG" if os.environ.get("RPA_DEBUG") == "1" else "WARNING")
+    setup(level="DEBUG" if os.environ.get("RPA_DEBUG") == "1" else "ERROR")
 
 
 def _settings() -> Any:
