@@ -70,3 +70,62 @@ def test_history_and_show(tmp_path):
     assert run_id in rpa("history").stdout
     proc = rpa("show", "no-such-run")
     assert proc.returncode == 1 and proc.stderr.startswith("error: History.get")
+
+
+def _shipped_recording_with(*actions: str) -> Path:
+    """A recording from recordings/ that uses every one of ``actions`` (the sandbox ships them)."""
+    pytest.importorskip("bots.runner", reason="the browser runner is not part of this build yet")
+    pytest.importorskip("bots.sandbox", reason="the sandbox is not part of this build yet")
+    from engine.plan import load_plan
+
+    for path in sorted((REPO / "recordings").glob("*.yaml")):
+        if "overhead" in path.name or ".v" in path.stem:
+            continue
+        verbs = {s.action.value for s in load_plan(path).steps}
+        if set(actions) <= verbs:
+            return path
+    pytest.skip(f"no shipped recording uses {', '.join(actions)}")
+
+
+def _site_params(path: Path, url: str) -> list[str]:
+    from engine.plan import load_plan
+
+    names = [n for n in load_plan(path).params if n in ("base_url", "url", "sandbox_url")]
+    return [arg for n in names for arg in ("--param", f"{n}={url}")]
+
+
+def test_successful_run_with_outputs_and_a_download(tmp_path, request):
+    recording = _shipped_recording_with("extract", "download")
+    sandbox = request.getfixturevalue("sandbox")
+    before = recording.read_bytes()
+    proc = rpa("run", str(recording), *_site_params(recording, sandbox.url), "--json",
+               RPA_SECRET_PASSWORD="wonderland", RPA_SECRET_SANDBOX_PASSWORD="wonderland")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == "succeeded" and out["error"] is None and out["llm_calls"] == 0
+    assert {"run_id", "steps", "outputs", "seconds", "report"} <= set(out)
+    assert out["outputs"], "the recording extracts values"
+    assert all(s["status"] == "succeeded" and {"id", "action", "seconds", "error"} <= set(s) for s in out["steps"])
+    assert out["downloads"] and all(Path(d).exists() and Path(d).stat().st_size > 0 for d in out["downloads"])
+    report = Path(out["report"])
+    html = report.read_text()
+    assert report.exists() and "wonderland" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    run = History().get_run(out["run_id"])
+    assert run.status == "succeeded" and len(run.steps) == len(out["steps"])
+    log = Path(run.run_dir) / "log.jsonl"
+    assert log.exists() and out["run_id"] in log.read_text() and "wonderland" not in log.read_text()
+    assert recording.read_bytes() == before
+
+
+def test_several_files_print_one_json_object(tmp_path, request):
+    recording = _shipped_recording_with("goto")
+    sandbox = request.getfixturevalue("sandbox")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: b\nsteps: [\n")
+    proc = rpa("run", str(recording), str(broken), *_site_params(recording, sandbox.url), "--json",
+               RPA_SECRET_PASSWORD="wonderland", RPA_SECRET_SANDBOX_PASSWORD="wonderland")
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout)
+    assert out["status"] == "failed" and len(out["runs"]) == 2
+    assert sorted(r["status"] for r in out["runs"]) == ["failed", "succeeded"]
