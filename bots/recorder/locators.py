@@ -68,7 +68,12 @@ async def _pw_count(frame: Frame | None, url: str | None, loc: Locator) -> int |
     if frame is None or frame.is_detached() or (url and frame.url != url):
         return None
     try:
-        return await to_playwright(frame, loc).count()
+        count = await to_playwright(frame, loc).count()
+        # A count taken while the page navigated away describes the next document, and 0 for the
+        # element just used means the same race: fall back to the count taken in the page.
+        if count == 0 or frame.is_detached() or (url and frame.url != url):
+            return None
+        return count
     except Exception as err:  # the page navigated during the check
         logger.debug("locator check failed for {}: {}", loc.describe(), type(err).__name__)
         return None

@@ -1,6 +1,7 @@
 """Recorder: capture a user's work in a Playwright context and turn it into a plan."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from importlib import resources
@@ -50,6 +51,9 @@ class Recorder:
         self._pages: list[Page] = []
         self._stopped = False
         self._secret_values: dict[str, str] = {}
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -103,6 +107,7 @@ class Recorder:
                         await frame.evaluate("window.__rpaFlush && window.__rpaFlush()")
                     except Exception:  # closed or navigating: nothing left to flush there
                         pass
+            await self._drain()
             self._stopped = True
             self._check_coverage()
         return build_plan(self._actions, name=self.name, store_secret=self._secret, notes=self._notes)
@@ -138,8 +143,28 @@ class Recorder:
         except Exception:  # already handled by someone else
             pass
 
+    async def _drain(self) -> None:
+        """Let events already sent by the pages finish their locator checks."""
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout=5)
+            except TimeoutError:
+                logger.warning("recorder: {} events still being processed at stop", self._in_flight)
+                return
+
     async def _on_binding(self, source: dict[str, Any], event: dict[str, Any]) -> None:
         seq = next(self._seq)  # ordering is fixed on arrival, before any await
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._handle(seq, source, event)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _handle(self, seq: int, source: dict[str, Any], event: dict[str, Any]) -> None:
         frame: Frame | None = source.get("frame")
         kind = event.get("kind")
         url = str(event.get("url") or "")
