@@ -133,3 +133,30 @@ def test_cli_refuses_existing_file_and_bad_url(tmp_path):
     assert result.exit_code == 2 and "exists" in result.output
     result = CliRunner().invoke(app, ["record", "file:///etc", "--out", str(tmp_path / "n.yaml")])
     assert result.exit_code == 2 and "http" in result.output
+
+
+async def test_replay_recording(site, chromium, tmp_path):
+    """Record login + download + link, replay through run_plan with zero LLM calls."""
+    pytest.importorskip("bots.runner", reason="the runner has not landed yet")
+    from engine.runs import arun_plan
+
+    context = await chromium.new_context(accept_downloads=True)
+    page = await context.new_page()
+    recorder = await Recorder.attach(page, name="replay")
+    await page.goto(f"{site}/index.html")
+    await page.get_by_label("Username").click()
+    await page.keyboard.type("alice")
+    await page.get_by_label("Password").click()
+    await page.keyboard.type("wonderland")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/home.html**")
+    async with page.expect_download():
+        await page.get_by_text("Download CSV").click()
+    await page.get_by_role("link", name="Invoice INV-001").click()
+    await page.wait_for_url("**/inv.html")
+    plan = await recorder.stop()
+    await context.close()
+
+    outcome = await arun_plan(parse_plan(dump_plan(plan)))
+    assert outcome.status.value == "succeeded", outcome.error
+    assert "report" in outcome.outputs
