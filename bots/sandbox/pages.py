@@ -90,7 +90,7 @@ def login_page(s: Skin, *, next_url: str = "", error: bool = False, signed_out: 
         f'<button type="submit" id="{s.id("login-button")}" class="{s.cls("btn")} {s.cls("primary")}">'
         f'{s.word("sign_in")}</button></form>'
     )
-    return layout(s, "Sign in", body)
+    return layout(s, s.word("sign_in"), body)
 
 
 def _month_name(month: str) -> str:
@@ -219,9 +219,9 @@ def form_page(s: Skin, user: str, *, values: dict[str, str] | None = None, error
         f"const f=document.getElementById('{s.id('request-form')}'),d=document.getElementById('{s.id('confirm-dialog')}');"
         f"const native={'true' if native_confirm else 'false'};"
         "f.addEventListener('submit',e=>{if(f.dataset.ok)return;e.preventDefault();"
-        "if(native){if(window.confirm('Submit this request?')){f.dataset.ok='1';f.submit();}return;}"
+        "if(native){if(window.confirm('Submit this request?')){f.dataset.ok='1';HTMLFormElement.prototype.submit.call(f);}return;}"
         f"d.hidden=false;document.getElementById('{s.id('confirm-yes')}').focus();}});"
-        f"document.getElementById('{s.id('confirm-yes')}').onclick=()=>{{f.dataset.ok='1';d.hidden=true;f.submit();}};"
+        f"document.getElementById('{s.id('confirm-yes')}').onclick=()=>{{f.dataset.ok='1';d.hidden=true;HTMLFormElement.prototype.submit.call(f);}};"
         f"document.getElementById('{s.id('confirm-no')}').onclick=()=>{{d.hidden=true;}};"
         "})();</script>"
     )
@@ -229,7 +229,7 @@ def form_page(s: Skin, user: str, *, values: dict[str, str] | None = None, error
     body = (
         f"<h1>Service request</h1>{err}"
         f'<form id="{s.id("request-form")}" method="post" action="{action}" enctype="multipart/form-data" novalidate>'
-        f'{groups}<button type="submit" id="{s.id("submit")}" class="{s.cls("btn")} {s.cls("primary")}">'
+        f'{groups}<button type="submit" id="{s.id("submit-button")}" class="{s.cls("btn")} {s.cls("primary")}">'
         f'{s.word("submit")}</button></form>{dialog}{script}'
     )
     return layout(s, "Form", body, user=user)
