@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,6 +115,10 @@ class Site:
         with self._lock:
             self._sessions.pop(sid or "", None)
 
+    def add_result(self, session: Session, ref: str, values: dict[str, str]) -> None:
+        with self._lock:
+            session.results[ref] = values
+
     def new_reference(self) -> str:
         with self._lock:
             self._refs += 1
@@ -126,7 +131,29 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], site: Site) -> None:
         self.site = site
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    # Open keep-alive connections are tracked so that a stopped sandbox really is down for browsers.
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 @dataclass
@@ -331,8 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
             "Newsletter": "yes" if values.get("newsletter") else "no", "Terms accepted": "yes",
         }
         ref = site.new_reference()
-        with site._lock:  # noqa: SLF001 - the session dict belongs to the site's lock
-            session.results[ref] = shown
+        site.add_result(session, ref, shown)
         site.count(submissions=1)
         return _redirect(f"/form/result/{ref}")
 
@@ -407,6 +433,7 @@ class SandboxServer:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
         self._httpd.server_close()
+        self._httpd.close_connections()
 
     def __enter__(self) -> SandboxServer:
         return self

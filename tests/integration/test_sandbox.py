@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import threading
 import urllib.error
@@ -267,7 +268,13 @@ def test_stop_frees_the_port_and_a_busy_port_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match=r"^Sandbox.start: cannot listen on 127.0.0.1:\d+"):
         start_sandbox(server.port)
     assert Client(server).get("/healthz").text == "ok"
+    kept = http.client.HTTPConnection(server.host, server.port, timeout=5)  # a browser's keep-alive connection
+    kept.request("GET", "/healthz")
+    assert kept.getresponse().read() == b"ok"
     server.stop()
+    with pytest.raises((OSError, http.client.HTTPException)):
+        kept.request("GET", "/healthz")
+        kept.getresponse().read()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(server.url + "/healthz", timeout=2)
 
