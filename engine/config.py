@@ -48,6 +48,9 @@ class Settings(BaseModel):
     openai_api_key_env: str = Field(default_factory=lambda: _env("RPA_OPENAI_API_KEY_ENV", "OPENAI_API_KEY") or "OPENAI_API_KEY")
     device: str | None = Field(default_factory=lambda: _env("RPA_DEVICE"))
     webhook_url: str | None = Field(default_factory=lambda: _env("RPA_WEBHOOK_URL"))
+    smtp_host: str | None = Field(default_factory=lambda: _env("RPA_SMTP_HOST"))  # "host" or "host:port"
+    smtp_to: str | None = Field(default_factory=lambda: _env("RPA_SMTP_TO"))
+    smtp_from: str | None = Field(default_factory=lambda: _env("RPA_SMTP_FROM"))
 
     model_config = {"arbitrary_types_allowed": True}
 
