@@ -77,6 +77,20 @@ def _dow_names(field: str) -> str:
     return ",".join(dict.fromkeys(out))
 
 
+class WallClockCronTrigger(CronTrigger):
+    """A cron trigger that fires once when the clocks go back: with a fixed hour (``30 2 * * *``)
+    the repeated wall-clock time is skipped, as cron does; an hourly ``*`` still fires every hour."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        nxt = super().get_next_fire_time(previous_fire_time, now)
+        if nxt is None or previous_fire_time is None or str(self.fields[self.FIELD_NAMES.index("hour")]) == "*":
+            return nxt
+        wall = previous_fire_time.astimezone(self.timezone).replace(tzinfo=None)
+        if nxt.astimezone(self.timezone).replace(tzinfo=None) == wall:
+            return super().get_next_fire_time(nxt, nxt)
+        return nxt
+
+
 def cron_trigger(expr: str, tz: str | None) -> CronTrigger:
     """Five crontab fields in ``tz``; invalid fields raise a one-line ``ConfigError``."""
     zone = parse_tz(tz)
@@ -88,7 +102,7 @@ def cron_trigger(expr: str, tz: str | None) -> CronTrigger:
         )
     try:
         minute, hour, day, month, dow = fields
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_dow_names(dow), timezone=zone)
+        return WallClockCronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_dow_names(dow), timezone=zone)
     except ValueError as err:
         raise ConfigError(
             f"Schedule.add: invalid cron expression '{expr}' ({err}). Use minute hour day month weekday, "
@@ -140,21 +154,24 @@ def build_trigger(spec: TriggerSpec) -> BaseTrigger:
 
 
 def fire_times(trigger: BaseTrigger, after: datetime, until: datetime, *, limit: int = MAX_SLOTS) -> list[datetime]:
-    """Fire times in ``(after, until]`` in order (at most ``limit``, the latest kept)."""
+    """Fire times in ``(after, until]`` in order, in UTC (at most ``limit``, the latest kept)."""
     times: list[datetime] = []
     previous: datetime | None = None
     probe = after
+    after, until = to_utc(after), to_utc(until)
     while True:
-        nxt = trigger.get_next_fire_time(previous, probe)
+        found = trigger.get_next_fire_time(previous, probe)
+        # compared in UTC: two times in one zone compare by wall clock, and DST repeats an hour
+        nxt = to_utc(found) if found is not None else None
         if nxt is None or nxt > until:
             break
         if nxt > after:
             times.append(nxt)
             if len(times) > limit:
                 times.pop(0)
-        if previous is not None and nxt <= previous:  # a trigger that does not advance: stop
+        if previous is not None and nxt <= to_utc(previous):  # a trigger that does not advance: stop
             break
-        previous, probe = nxt, nxt
+        previous, probe = found, found
     return times
 
 
