@@ -1,0 +1,201 @@
+"""Evolutionary search over activity lists, decoded a population at a time by the batched SGS.
+
+Generation loop: binary tournaments pick parents, a two-point crossover (Hartmann's, on activity
+lists) and an insertion mutation make children, the batched SGS decodes them, forward-backward
+improvement (justification) tightens each child, and the best distinct schedules of parents and
+children survive. Priority rules give the first incumbent and noisy copies of them the first
+population. All random numbers come from one CPU ``torch.Generator`` so a seed gives the same
+schedule on every device; a budget in schedules is exact (the last batch is cut to fit).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from loguru import logger
+
+from engine.scheduler import rules
+from engine.scheduler.base import Budget, Solver, register
+from engine.scheduler.models import Objective, Problem, Schedule
+from engine.scheduler.sgs import (INF, Compiled, Decoded, compile_problem, decode, evaluate, justify, keys_from_order,
+                                  to_schedule)
+
+DEFAULT_SCHEDULES = 2000
+
+
+@dataclass
+class Population:
+    dec: Decoded
+    value: torch.Tensor  # [P] long
+
+    def take(self, idx: torch.Tensor) -> Population:
+        return Population(self.dec.rows(idx), self.value[idx])
+
+    @staticmethod
+    def cat(a: Population, b: Population) -> Population:
+        d = Decoded(*(torch.cat([getattr(a.dec, f), getattr(b.dec, f)]) for f in ("start", "finish", "order", "valid")))
+        return Population(d, torch.cat([a.value, b.value]))
+
+
+class _Run:
+    """State of one search: counters, the CPU generator, the incumbent."""
+
+    def __init__(self, c: Compiled, objective: Objective, budget: Budget, seed: int) -> None:
+        self.c, self.objective, self.budget = c, objective, budget
+        self.gen = torch.Generator().manual_seed(seed)
+        self.count = 0
+        self.t0 = time.perf_counter()
+        self.horizon = c.horizon
+        self.limit = budget.schedules if budget.schedules is not None else (None if budget.ms else DEFAULT_SCHEDULES)
+
+    def left(self) -> int:
+        """Schedules still allowed (a large number when only time bounds the run)."""
+        if self.budget.ms is not None and (time.perf_counter() - self.t0) * 1000 >= self.budget.ms:
+            return 0
+        return (self.limit - self.count) if self.limit is not None else 1 << 30
+
+    def ints(self, high: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Uniform integers in [0, high) drawn on the CPU, then moved: the same on every device."""
+        raw = torch.randint(0, 1 << 40, shape, generator=self.gen)
+        return (raw % high if isinstance(high, int) else raw % high.cpu()).to(self.c.device)
+
+    def decode(self, keys: torch.Tensor) -> Population:
+        dec = decode(self.c, keys, horizon=self.horizon)
+        self.count += keys.shape[0]
+        return Population(dec, evaluate(self.c, dec, self.objective))
+
+    def improve(self, pop: Population) -> Population:
+        """Forward-backward improvement; each row keeps the better of before and after."""
+        _, fwd = justify(self.c, pop.dec, horizon=self.horizon)
+        self.count += 2 * pop.value.numel()
+        value = evaluate(self.c, fwd, self.objective)
+        better = value < pop.value
+        pick = lambda a, b: torch.where(better.view(-1, *([1] * (a.dim() - 1))), a, b)  # noqa: E731
+        dec = Decoded(pick(fwd.start, pop.dec.start), pick(fwd.finish, pop.dec.finish),
+                      pick(fwd.order, pop.dec.order), pick(fwd.valid, pop.dec.valid))
+        return Population(dec, torch.minimum(value, pop.value))
+
+
+def crossover(mother: torch.Tensor, father: torch.Tensor, q1: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
+    """Two-point crossover of activity lists ``[B, n]`` as keys: the mother's first ``q1`` positions,
+    then the next ``q2 - q1`` activities in the father's order, then the rest in the mother's order."""
+    n = mother.shape[1]
+    pos_m, pos_f = keys_from_order(mother), keys_from_order(father)
+    head = pos_m < q1.unsqueeze(1)  # by activity
+    rest_in_f = (~head).gather(1, father)  # by father position
+    rank_f = (rest_in_f.long().cumsum(1) - 1).gather(1, pos_f)  # by activity
+    middle = ~head & (rank_f < (q2 - q1).unsqueeze(1))
+    return torch.where(head, pos_m, torch.where(middle, n + rank_f, 2 * n + pos_m))
+
+
+def mutate(keys: torch.Tensor, who: torch.Tensor, act: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+    """Move activity ``act`` of rows ``who`` just before list position ``slot`` (the decoder repairs
+    any precedence this breaks by taking the activity as soon as it is eligible)."""
+    rank = keys.argsort(dim=1, stable=True).argsort(dim=1, stable=True) * 2
+    moved = rank.scatter(1, act.unsqueeze(1), (2 * slot - 1).unsqueeze(1))
+    return torch.where(who.unsqueeze(1), moved, rank)
+
+
+@register
+class GASolver(Solver):
+    """Genetic algorithm on activity lists with forward-backward improvement."""
+
+    name = "ga"
+
+    def __init__(self, *, seed: int = 0, objective: Objective | str = Objective.makespan,
+                 population: int | None = None, mutation: float = 0.3, fixed: dict[str, int] | None = None,
+                 initial: list[dict[str, int]] | None = None) -> None:
+        super().__init__(seed=seed, objective=objective)
+        self.population, self.mutation = population, mutation
+        self.fixed = fixed or {}
+        self.initial = initial or []
+
+    def solve(self, problem: Problem, *, budget: Budget, device: torch.device) -> Schedule:
+        c = compile_problem(problem, device, fixed=self.fixed)
+        run = _Run(c, self.objective, budget, self.seed)
+        pop = self._seed(problem, run)
+        size = self._size(budget)
+        pop = self._first_population(problem, run, pop, size)
+        generations = 0
+        while run.left() > 0 and c.n > 1:
+            pop = self._generation(run, pop, size)
+            generations += 1
+        best = int(pop.value.argmin().item())
+        logger.debug("scheduler.ga: {} generations, {} schedules, best {}", generations, run.count,
+                     int(pop.value[best]))
+        return to_schedule(problem, c, pop.dec.start[best], solver=self.name, objective=self.objective,
+                           seed=self.seed, schedules=run.count, seconds=time.perf_counter() - run.t0,
+                           fixed=self.fixed)
+
+    def _size(self, budget: Budget) -> int:
+        if self.population:
+            return self.population
+        if budget.schedules is None:
+            return 32
+        return int(min(512, max(16, 0.6 * math.sqrt(budget.schedules))))
+
+    def _seed(self, problem: Problem, run: _Run) -> Population:
+        """Rule schedules (plus any given starting schedules): the instant answer and first incumbent."""
+        keys = [rules.RULES[r](problem) for r in ("lft", "minslack", "wspt")]
+        idx = problem.index()
+        for start in self.initial:
+            order = sorted(idx, key=lambda k: (start.get(k, INF), idx[k]))
+            keys.append(torch.tensor([order.index(a.id) for a in problem.activities], dtype=torch.long))
+        pop = run.decode(torch.stack(keys).to(run.c.device))
+        best = int(pop.dec.finish.amax(1).min().item()) if run.c.n else 0
+        run.horizon = min(run.c.horizon, int(best * 1.5) + run.c.max_dur + 1)
+        return pop
+
+    def _first_population(self, problem: Problem, run: _Run, pop: Population, size: int) -> Population:
+        count = min(size, run.left())
+        if count <= 0:
+            return pop
+        bases = [rules.lft(problem), rules.min_slack(problem)]
+        if self.objective != Objective.makespan:
+            bases.append(rules.wspt(problem))
+        parts = []
+        for k in range(count):
+            base = bases[k % len(bases)]
+            spread = 0.05 + 0.5 * (k / max(1, count - 1))
+            parts.append(rules.sample_keys(base, 1, run.gen, spread))
+        fresh = run.decode(torch.cat(parts).to(run.c.device))
+        if run.left() >= 2 * count:
+            fresh = run.improve(fresh)
+        return _survivors(Population.cat(fresh, pop), size)
+
+    def _generation(self, run: _Run, pop: Population, size: int) -> Population:
+        n, P = run.c.n, pop.value.numel()
+        left = run.left()
+        fbi = left >= 3 * 2
+        B = max(1, min(size, left // 3 if fbi else left))
+        mother = _tournament(run, pop, B)
+        father = _tournament(run, pop, B)
+        q = run.ints(n + 1, (B, 2)).sort(1).values
+        keys = crossover(pop.dec.order[mother], pop.dec.order[father], q[:, 0], q[:, 1])
+        who = run.ints(1000, (B,)) < int(self.mutation * 1000)
+        keys = mutate(keys, who, run.ints(n, (B,)), run.ints(n + 1, (B,)))
+        children = run.decode(keys)
+        if fbi:
+            children = run.improve(children)
+        return _survivors(Population.cat(children, pop), size)
+
+
+def _tournament(run: _Run, pop: Population, count: int) -> torch.Tensor:
+    """Binary tournament: the better of two random members (the first one on a tie)."""
+    P = pop.value.numel()
+    a, b = run.ints(P, (count,)), run.ints(P, (count,))
+    return torch.where(pop.value[b] < pop.value[a], b, a)
+
+
+def _survivors(pop: Population, size: int) -> Population:
+    """The ``size`` best distinct schedules (identical start vectors count once; earlier rows win ties)."""
+    _, inverse = torch.unique(pop.dec.start, dim=0, return_inverse=True)
+    rows = torch.arange(inverse.numel(), device=inverse.device)
+    first = torch.full((int(inverse.max().item()) + 1,), inverse.numel(), dtype=torch.long, device=inverse.device)
+    first = first.scatter_reduce(0, inverse, rows, reduce="amin")
+    keep = first.sort().values
+    order = pop.value[keep].argsort(stable=True)
+    return pop.take(keep[order[:size]])
