@@ -53,7 +53,7 @@ def run_slots(job: Any, run_times: list[datetime]) -> list[JobExecutionEvent]:
             result = job.func(*job.args, **kwargs)
         except BaseException:  # noqa: BLE001 - APScheduler's contract: report, never kill the pool
             exc, tb = sys.exc_info()[1:]
-            logger.exception("job {}: the job function failed", job.id)
+            logger.error("job {}: the job function failed ({}: {})", job.id, type(exc).__name__, exc)
             events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, job._jobstore_alias, run_time, exception=exc,
                                             traceback="".join(traceback.format_tb(tb))))
         else:

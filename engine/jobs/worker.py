@@ -128,7 +128,7 @@ def execute(job: JobDef, when: datetime, attempt: int, settings: Settings, histo
         close_open_runs(history, job, when, attempt, status, err.message)
         return status
     except Exception as err:  # noqa: BLE001 - a crash of the engine is a failed run, not a lost one
-        logger.exception("job {}: crashed", job.id)
+        logger.error("job {}: crashed ({}: {})", job.id, type(err).__name__, err)  # no traceback values: params
         close_open_runs(history, job, when, attempt, "failed_application",
                         f"Jobs.run: the run crashed ({type(err).__name__}: {err}).")
         return "failed_application"
