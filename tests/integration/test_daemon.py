@@ -100,11 +100,15 @@ def soon(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
 
 
-def test_second_daemon_refuses_and_the_lock_dies_with_its_holder(daemons: Callable[..., Any]) -> None:
+def test_second_daemon_refuses_run_now_queues_and_the_lock_dies_with_its_holder(daemons: Callable[..., Any]) -> None:
     first = daemons()
     second = rpa("daemon")
     assert second.returncode == 1
     assert f"another daemon (pid {first.pid}) is already running on the job store" in second.stderr
+    job = add_job(JobRequest(command=shlex.split(program("pass")), every="1h", name="manual"))
+    queued = rpa("schedule", "run-now", job.id)
+    assert queued.returncode == 0 and "queued for the running daemon" in queued.stdout
+    wait_for(lambda: [r for r in rows(job.id) if r.status == "succeeded"], "the daemon to run the queued job")
     first.send_signal(signal.SIGKILL)
     first.wait()
     third = daemons()  # no stale lock after kill -9
