@@ -92,8 +92,10 @@ class Daemon:
         assert self.scheduler is not None
         known = {job.id for job in self.scheduler.get_jobs(jobstore="default")}
         defined = self.store.all()
+        now = utcnow()
         for job in defined:
-            if job.id not in known and build_trigger(job.trigger).get_next_fire_time(None, utcnow()) is not None:
+            upcoming = build_trigger(job.trigger).get_next_fire_time(None, now)
+            if job.id not in known and upcoming is not None and upcoming > now:  # a fired --at job stays gone
                 schedule_job(self.scheduler, job)
         ids = {job.id for job in defined}
         for job_id in known:
