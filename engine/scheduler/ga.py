@@ -24,6 +24,7 @@ from engine.scheduler.sgs import (INF, Compiled, Decoded, compile_problem, decod
                                   to_schedule)
 
 DEFAULT_SCHEDULES = 2000
+HORIZON_MARGIN = 1.25
 
 
 @dataclass
@@ -50,6 +51,12 @@ class _Run:
         self.t0 = time.perf_counter()
         self.horizon = c.horizon
         self.limit = budget.schedules if budget.schedules is not None else (None if budget.ms else DEFAULT_SCHEDULES)
+
+    def shrink(self, pop: Population) -> None:
+        """Cut the decode horizon to a margin above the best makespan: longer schedules are not wanted,
+        and decode cost grows with the horizon."""
+        best = int(pop.dec.finish.amax(1).masked_fill(~pop.dec.valid, INF).min().item()) if self.c.n else 0
+        self.horizon = min(self.horizon, int(best * HORIZON_MARGIN) + self.c.max_dur + 1)
 
     def left(self) -> int:
         """Schedules still allowed (a large number when only time bounds the run)."""
@@ -122,6 +129,7 @@ class GASolver(Solver):
         generations = 0
         while run.left() > 0 and c.n > 1:
             pop = self._generation(run, pop, size)
+            run.shrink(pop)
             generations += 1
         best = int(pop.value.argmin().item())
         logger.debug("scheduler.ga: {} generations, {} schedules, best {}", generations, run.count,
@@ -145,8 +153,7 @@ class GASolver(Solver):
             order = sorted(idx, key=lambda k: (start.get(k, INF), idx[k]))
             keys.append(torch.tensor([order.index(a.id) for a in problem.activities], dtype=torch.long))
         pop = run.decode(torch.stack(keys).to(run.c.device))
-        best = int(pop.dec.finish.amax(1).min().item()) if run.c.n else 0
-        run.horizon = min(run.c.horizon, int(best * 1.5) + run.c.max_dur + 1)
+        run.shrink(pop)
         return pop
 
     def _first_population(self, problem: Problem, run: _Run, pop: Population, size: int) -> Population:

@@ -30,8 +30,8 @@ class Compiled:
 
     n: int
     dur: torch.Tensor  # [n] long
-    dem: torch.Tensor  # [n, R] int32
-    cap: torch.Tensor  # [R] int32
+    dem: torch.Tensor  # [n, R] int16 (int32 for large capacities)
+    cap: torch.Tensor  # [R], same dtype
     release: torch.Tensor  # [n] long
     pred: torch.Tensor  # [n, n] bool, pred[j, i]: i must finish before j starts
     weight: torch.Tensor  # [n] long, weight * WEIGHT_SCALE
@@ -65,9 +65,11 @@ def compile_problem(problem: Problem, device: torch.device | str = "cpu",
     q = max(1, -(-full // max_horizon))
     binding = [r for r in problem.resources
                if sum(a.demands.get(r.id, 0) for a in acts) > r.capacity]
-    dem = torch.tensor([[a.demands.get(r.id, 0) for r in binding] for a in acts], dtype=torch.int32)
+    small = all(r.capacity < 2**15 for r in binding)  # int16 profiles halve the memory traffic
+    dtype = torch.int16 if small else torch.int32
+    dem = torch.tensor([[a.demands.get(r.id, 0) for r in binding] for a in acts], dtype=dtype)
     dem = dem.reshape(n, len(binding))
-    cap = torch.tensor([r.capacity for r in binding], dtype=torch.int32)
+    cap = torch.tensor([r.capacity for r in binding], dtype=dtype)
     pred = torch.zeros(n, n, dtype=torch.bool)
     for j, a in enumerate(acts):
         for p in a.predecessors:
@@ -116,8 +118,7 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
     if fixed_any:  # started activities go first, at their own times
         keys = torch.where(c.fixed >= 0, c.fixed - INF // 2, keys)
     R = c.cap.numel()
-    usage = torch.zeros(P, H, R, dtype=torch.int32, device=dev)
-    free_at = c.cap.view(1, 1, R)
+    free = c.cap.to(c.dem.dtype).view(1, R, 1).repeat(P, 1, H)  # [P, R, H]: R outermost, so rows are contiguous
     start = torch.zeros(P, n, dtype=torch.long, device=dev)
     finish = torch.zeros(P, n, dtype=torch.long, device=dev)
     order = torch.empty(P, n, dtype=torch.long, device=dev)
@@ -125,6 +126,7 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
     valid = torch.ones(P, dtype=torch.bool, device=dev)
     times = torch.arange(H, device=dev).unsqueeze(0)
     zero_col = torch.zeros(P, 1, dtype=torch.int32, device=dev)
+    pad = torch.zeros(P, c.max_dur, dtype=torch.int32, device=dev)
     rows = torch.arange(P, device=dev)
     inf = torch.full_like(keys, INF)
     for step in range(n):
@@ -135,15 +137,15 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
         est = finish.masked_fill(~pred[j], 0).amax(1)
         if not backward:
             est = torch.maximum(est, c.release[j])
-        dem = c.dem[j]  # [P, R]
+        dem = c.dem[j].unsqueeze(2)  # [P, R, 1]
+        end = times + d.unsqueeze(1)
+        ok = (times >= est.unsqueeze(1)) & (end <= H)
         if R:
-            fits = (usage <= free_at - dem.unsqueeze(1)).all(2)
-            bad = torch.cat([zero_col, (~fits).to(torch.int32).cumsum(1)], 1)  # [P, H + 1]
-            end = times + d.unsqueeze(1)
-            window_bad = bad.gather(1, end.clamp(max=H)) - bad[:, :H]
-            ok = (window_bad == 0) & (end <= H) & (times >= est.unsqueeze(1))
-        else:
-            ok = (times >= est.unsqueeze(1)) & (times + d.unsqueeze(1) <= H)
+            fits = free[:, 0] >= dem[:, 0]
+            for r in range(1, R):
+                fits &= free[:, r] >= dem[:, r]
+            bad = torch.cat([zero_col, (~fits).to(torch.int32).cumsum(1, dtype=torch.int32), pad], 1)
+            ok &= bad.gather(1, end) == bad[:, :H]  # no infeasible step in [t, t + d); pad keeps end in range
         t = ok.to(torch.int8).argmax(1)
         found = ok.any(1)
         if fixed_any:
@@ -157,7 +159,7 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
         remaining -= succ_i[j]
         if R:
             busy = (times >= t.unsqueeze(1)) & (times < (t + d).unsqueeze(1))
-            usage += busy.unsqueeze(2).to(torch.int32) * dem.unsqueeze(1)
+            free -= busy.unsqueeze(1).to(free.dtype) * dem
     return Decoded(start, finish, order, valid)
 
 
