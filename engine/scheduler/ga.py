@@ -113,24 +113,35 @@ class GASolver(Solver):
     name = "ga"
 
     def __init__(self, *, seed: int = 0, objective: Objective | str = Objective.makespan,
-                 population: int | None = None, mutation: float = 0.3, fixed: dict[str, int] | None = None,
+                 population: int | None = None, mutation: float = 0.3, fbi: bool | None = None,
+                 patience: int = 12, random_share: float = 0.25, second_move: bool = True, fixed: dict[str, int] | None = None,
                  initial: list[dict[str, int]] | None = None) -> None:
         super().__init__(seed=seed, objective=objective)
-        self.population, self.mutation = population, mutation
+        self.population, self.mutation, self.fbi, self.patience = population, mutation, fbi, patience
+        self.random_share, self.second_move = random_share, second_move
         self.fixed = fixed or {}
         self.initial = initial or []
 
     def solve(self, problem: Problem, *, budget: Budget, device: torch.device) -> Schedule:
         c = compile_problem(problem, device, fixed=self.fixed)
+        if c.n == 0:
+            return Schedule(start={}, makespan=0, objective=self.objective, solver=self.name, seed=self.seed,
+                            device=str(c.device))
         run = _Run(c, self.objective, budget, self.seed)
         pop = self._seed(problem, run)
         size = self._size(budget)
         pop = self._first_population(problem, run, pop, size)
-        generations = 0
+        generations = stale = 0
+        best = int(pop.value.min().item())
         while run.left() > 0 and c.n > 1:
             pop = self._generation(run, pop, size)
             run.shrink(pop)
             generations += 1
+            now = int(pop.value.min().item())
+            stale = 0 if now < best else stale + 1
+            best = min(best, now)
+            if stale >= self.patience:
+                pop, stale = self._restart(problem, run, pop, size), 0
         best = int(pop.value.argmin().item())
         logger.debug("scheduler.ga: {} generations, {} schedules, best {}", generations, run.count,
                      int(pop.value[best]))
@@ -156,34 +167,53 @@ class GASolver(Solver):
         run.shrink(pop)
         return pop
 
-    def _first_population(self, problem: Problem, run: _Run, pop: Population, size: int) -> Population:
-        count = min(size, run.left())
-        if count <= 0:
-            return pop
+    def _fresh(self, problem: Problem, run: _Run, count: int) -> Population:
+        """``count`` new members: noisy copies of the rules (narrow to wide noise) and, for a quarter,
+        uniformly random lists; justified when the objective is the makespan."""
         bases = [rules.lft(problem), rules.min_slack(problem)]
         if self.objective != Objective.makespan:
             bases.append(rules.wspt(problem))
         parts = []
         for k in range(count):
-            base = bases[k % len(bases)]
-            spread = 0.05 + 0.5 * (k / max(1, count - 1))
-            parts.append(rules.sample_keys(base, 1, run.gen, spread))
+            if self.random_share and k % round(1 / self.random_share) == round(1 / self.random_share) - 1:
+                parts.append(torch.randperm(run.c.n, generator=run.gen).unsqueeze(0))
+            else:
+                parts.append(rules.sample_keys(bases[k % len(bases)], 1, run.gen, 0.05 + 0.5 * k / max(1, count - 1)))
         fresh = run.decode(torch.cat(parts).to(run.c.device))
-        if run.left() >= 2 * count:
+        if self._fbi and run.left() >= 2 * count:
             fresh = run.improve(fresh)
-        return _survivors(Population.cat(fresh, pop), size)
+        return fresh
+
+    @property
+    def _fbi(self) -> bool:
+        return self.fbi if self.fbi is not None else self.objective == Objective.makespan
+
+    def _first_population(self, problem: Problem, run: _Run, pop: Population, size: int) -> Population:
+        count = min(size, run.left())
+        if count <= 0:
+            return pop
+        return _survivors(Population.cat(self._fresh(problem, run, count), pop), size)
+
+    def _restart(self, problem: Problem, run: _Run, pop: Population, size: int) -> Population:
+        """After a long stall, keep the better half and refill the rest with fresh members."""
+        keep = pop.take(torch.arange(min(pop.value.numel(), max(1, size // 2)), device=run.c.device))
+        count = min(size - keep.value.numel(), run.left())
+        if count <= 0:
+            return pop
+        return _survivors(Population.cat(keep, self._fresh(problem, run, count)), size)
 
     def _generation(self, run: _Run, pop: Population, size: int) -> Population:
-        n, P = run.c.n, pop.value.numel()
+        n = run.c.n
         left = run.left()
-        fbi = left >= 3 * 2
+        fbi = self._fbi and left >= 3 * 2
         B = max(1, min(size, left // 3 if fbi else left))
         mother = _tournament(run, pop, B)
         father = _tournament(run, pop, B)
         q = run.ints(n + 1, (B, 2)).sort(1).values
         keys = crossover(pop.dec.order[mother], pop.dec.order[father], q[:, 0], q[:, 1])
-        who = run.ints(1000, (B,)) < int(self.mutation * 1000)
-        keys = mutate(keys, who, run.ints(n, (B,)), run.ints(n + 1, (B,)))
+        for rate in (self.mutation, self.mutation / 2)[: 2 if self.second_move else 1]:  # a second move now and then escapes 1-move optima
+            who = run.ints(1000, (B,)) < int(rate * 1000)
+            keys = mutate(keys, who, run.ints(n, (B,)), run.ints(n + 1, (B,)))
         children = run.decode(keys)
         if fbi:
             children = run.improve(children)
