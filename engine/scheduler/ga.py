@@ -50,6 +50,7 @@ class _Run:
         self.count = 0
         self.t0 = time.perf_counter()
         self.horizon = c.horizon
+        self.last_generation_s = 0.0
         self.limit = budget.schedules if budget.schedules is not None else (None if budget.ms else DEFAULT_SCHEDULES)
 
     def shrink(self, pop: Population) -> None:
@@ -59,9 +60,12 @@ class _Run:
         self.horizon = min(self.horizon, int(best * HORIZON_MARGIN) + self.c.max_dur + 1)
 
     def left(self) -> int:
-        """Schedules still allowed (a large number when only time bounds the run)."""
-        if self.budget.ms is not None and (time.perf_counter() - self.t0) * 1000 >= self.budget.ms:
-            return 0
+        """Schedules still allowed (a large number when only time bounds the run). With a time budget
+        it stops when the next generation would overrun by more than half of one."""
+        if self.budget.ms is not None:
+            remaining = self.budget.ms / 1000 - (time.perf_counter() - self.t0)
+            if remaining <= 0 or remaining < 0.5 * self.last_generation_s:
+                return 0
         return (self.limit - self.count) if self.limit is not None else 1 << 30
 
     def ints(self, high: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -134,7 +138,9 @@ class GASolver(Solver):
         generations = stale = 0
         best = int(pop.value.min().item())
         while run.left() > 0 and c.n > 1:
+            t = time.perf_counter()
             pop = self._generation(run, pop, size)
+            run.last_generation_s = time.perf_counter() - t
             run.shrink(pop)
             generations += 1
             now = int(pop.value.min().item())
@@ -152,8 +158,8 @@ class GASolver(Solver):
     def _size(self, budget: Budget) -> int:
         if self.population:
             return self.population
-        if budget.schedules is None:
-            return 32
+        if budget.schedules is None:  # time only: small batches keep a short budget from overrunning
+            return 16 if (budget.ms or 0) < 200 else 32
         return int(min(512, max(16, 0.6 * math.sqrt(budget.schedules))))
 
     def _seed(self, problem: Problem, run: _Run) -> Population:

@@ -37,6 +37,7 @@ class Compiled:
     weight: torch.Tensor  # [n] long, weight * WEIGHT_SCALE
     deadline: torch.Tensor  # [n] long (INF // 4 when none)
     fixed: torch.Tensor  # [n] long, a start that may not move, or -1
+    fixed_order: torch.Tensor  # [m] long: the fixed activities by start time
     horizon: int  # enough for any serial-SGS schedule
     device: torch.device
     quantum: int = 1  # one tensor time step is this many problem time units (long horizons are coarsened)
@@ -81,6 +82,8 @@ def compile_problem(problem: Problem, device: torch.device | str = "cpu",
         durations[idx[k]] = -(-(t % q + acts[idx[k]].duration) // q)
     dur = torch.tensor(durations, dtype=torch.long)
     release = torch.tensor([-(-a.release // q) for a in acts], dtype=torch.long)
+    fixed_order = torch.tensor(sorted((int(j) for j in (fix >= 0).nonzero().flatten()),
+                                      key=lambda j: (int(fix[j]), j)), dtype=torch.long)
     fixed_end = int((fix + dur).where(fix >= 0, torch.zeros_like(fix)).max().item()) if n else 0
     horizon = max(fixed_end, int(release.max().item()) if n else 0) + int(dur.sum().item()) + 1
     return Compiled(
@@ -89,7 +92,7 @@ def compile_problem(problem: Problem, device: torch.device | str = "cpu",
         weight=torch.tensor([round(a.weight * WEIGHT_SCALE) for a in acts], dtype=torch.long).to(device),
         deadline=torch.tensor([-(-a.deadline // q) if a.deadline is not None else INF // 4 for a in acts],
                               dtype=torch.long).to(device),
-        fixed=fix.to(device), horizon=horizon, device=torch.device(device), quantum=q,
+        fixed=fix.to(device), fixed_order=fixed_order.to(device), horizon=horizon, device=torch.device(device), quantum=q,
     )
 
 
@@ -114,9 +117,7 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
     succ_i = pred.t().to(torch.int32)  # succ_i[i, j] = 1 when j waits for i
     remaining = pred.sum(1).to(torch.int32).unsqueeze(0).repeat(P, 1)
     keys = keys.to(dev)
-    fixed_any = not backward and bool((c.fixed >= 0).any())
-    if fixed_any:  # started activities go first, at their own times
-        keys = torch.where(c.fixed >= 0, c.fixed - INF // 2, keys)
+    fixed_any = not backward and c.fixed_order.numel() > 0
     R = c.cap.numel()
     free = c.cap.to(c.dem.dtype).view(1, R, 1).repeat(P, 1, H)  # [P, R, H]: R outermost, so rows are contiguous
     start = torch.zeros(P, n, dtype=torch.long, device=dev)
@@ -129,7 +130,10 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
     pad = torch.zeros(P, c.max_dur, dtype=torch.int32, device=dev)
     rows = torch.arange(P, device=dev)
     inf = torch.full_like(keys, INF)
-    for step in range(n):
+    first = 0
+    if fixed_any:  # started activities are placed up front, at their own times
+        first = _place_fixed(c, start, finish, order, placed, remaining, free, times, succ_i)
+    for step in range(first, n):
         eligible = (remaining == 0) & ~placed
         j = torch.where(eligible, keys, inf).argmin(1)
         order[:, step] = j
@@ -147,12 +151,7 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
             bad = torch.cat([zero_col, (~fits).to(torch.int32).cumsum(1, dtype=torch.int32), pad], 1)
             ok &= bad.gather(1, end) == bad[:, :H]  # no infeasible step in [t, t + d); pad keeps end in range
         t = ok.to(torch.int8).argmax(1)
-        found = ok.any(1)
-        if fixed_any:
-            fj = c.fixed[j]
-            t = torch.where(fj >= 0, fj, t)
-            found = found | (fj >= 0)
-        valid &= found
+        valid &= ok.any(1)
         start[rows, j] = t
         finish[rows, j] = t + d
         placed[rows, j] = True
@@ -161,6 +160,24 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
             busy = (times >= t.unsqueeze(1)) & (times < (t + d).unsqueeze(1))
             free -= busy.unsqueeze(1).to(free.dtype) * dem
     return Decoded(start, finish, order, valid)
+
+
+def _place_fixed(c: Compiled, start: torch.Tensor, finish: torch.Tensor, order: torch.Tensor,
+                 placed: torch.Tensor, remaining: torch.Tensor, free: torch.Tensor, times: torch.Tensor,
+                 succ_i: torch.Tensor) -> int:
+    """Put the fixed activities in every row at once; returns how many there are."""
+    fo = c.fixed_order
+    fs, fd = c.fixed[fo], c.dur[fo]
+    order[:, : fo.numel()] = fo
+    start[:, fo] = fs
+    finish[:, fo] = fs + fd
+    placed[:, fo] = True
+    remaining -= succ_i[fo].sum(0, dtype=torch.int32)
+    if free.shape[1]:
+        busy = (times >= fs.unsqueeze(1)) & (times < (fs + fd).unsqueeze(1))  # [m, H]
+        used = (busy.unsqueeze(1).to(torch.int32) * c.dem[fo].unsqueeze(2).to(torch.int32)).sum(0)  # [R, H]
+        free -= used.to(free.dtype).unsqueeze(0)
+    return int(fo.numel())
 
 
 def evaluate(c: Compiled, dec: Decoded, objective: Objective) -> torch.Tensor:
