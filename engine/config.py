@@ -47,6 +47,8 @@ class Settings(BaseModel):
     openai_model: str | None = Field(default_factory=lambda: _env("RPA_OPENAI_MODEL"))
     openai_api_key_env: str = Field(default_factory=lambda: _env("RPA_OPENAI_API_KEY_ENV", "OPENAI_API_KEY") or "OPENAI_API_KEY")
     device: str | None = Field(default_factory=lambda: _env("RPA_DEVICE"))
+    # CPU threads for the planner's model; unset = half the cores (busy spinning threads slow it down a lot).
+    torch_threads: int | None = Field(default_factory=lambda: int(v) if (v := _env("RPA_TORCH_THREADS")) else None)
     webhook_url: str | None = Field(default_factory=lambda: _env("RPA_WEBHOOK_URL"))
     smtp_host: str | None = Field(default_factory=lambda: _env("RPA_SMTP_HOST"))  # "host" or "host:port"
     smtp_to: str | None = Field(default_factory=lambda: _env("RPA_SMTP_TO"))

@@ -1,0 +1,222 @@
+"""``rpa bench miniwob``: the planner on MiniWoB++ task pages, with a random-click baseline.
+
+Task pages come from the PyPI package ``miniwob`` and load as file:// URLs in our Chromium. Each
+episode is seeded with ``Math.seedrandom``, started through the page's ``core`` object, and scored
+from ``WOB_RAW_REWARD_GLOBAL`` once ``WOB_DONE_GLOBAL`` is set (success = raw reward > 0). The
+instruction is the task's utterance; the planner sees only the observation of the page.
+The page's own 10 s episode timer is raised (``episode_s``) so that the score measures choices,
+not CPU speed; decision times are reported separately.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pydantic import BaseModel, Field
+
+from engine.config import Settings, get_settings
+from engine.errors import ConfigError
+from engine.plan import Step
+from engine.planner.prompts import parse_action
+
+
+def miniwob_dir() -> Path:
+    spec = importlib.util.find_spec("miniwob")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("Bench.miniwob: the 'miniwob' package is not installed. Run: pip install --no-deps miniwob")
+    return Path(list(spec.submodule_search_locations)[0]) / "html" / "miniwob"
+
+
+def parse_tasks(spec: str) -> list[str]:
+    """A comma-separated list, or a file with one task a line (# comments)."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tasks = [ln.split("#", 1)[0].strip() for ln in lines]
+    else:
+        tasks = [t.strip() for t in spec.split(",")]
+    tasks = [t for t in tasks if t]
+    if not tasks:
+        raise ConfigError(f"Bench.miniwob: no tasks in '{spec}'. Give a comma-separated list or a file.")
+    root = miniwob_dir()
+    unknown = [t for t in tasks if not (root / f"{t}.html").exists()]
+    if unknown:
+        raise ConfigError(f"Bench.miniwob: unknown task(s) {', '.join(unknown)}. See {root} for the task pages.")
+    return tasks
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'5' -> seeds 0..4; '1,7,9' -> those seeds; 'A-B' -> A..B."""
+    spec = spec.strip()
+    try:
+        if "," in spec:
+            return [int(s) for s in spec.split(",") if s.strip()]
+        if "-" in spec[1:]:
+            a, b = spec.split("-", 1)
+            return list(range(int(a), int(b) + 1))
+        return list(range(int(spec)))
+    except ValueError:
+        raise ConfigError(f"Bench.miniwob: bad --seeds '{spec}'. Use a count (5), a list (1,2,3) or a range (10-19).") from None
+
+
+class Episode(BaseModel):
+    task: str
+    seed: int
+    agent: str
+    utterance: str = ""
+    reward: float = 0.0
+    done: bool = False
+    success: bool = False
+    steps: int = 0
+    llm_calls: int = 0
+    invalid: int = 0
+    decision_s: list[float] = Field(default_factory=list)
+    tokens: list[int] = Field(default_factory=list)
+    error: str | None = None
+
+
+async def _start(page: Any, task: str, seed: int, episode_s: float) -> str:
+    await page.goto((miniwob_dir() / f"{task}.html").as_uri())
+    await page.wait_for_function("typeof core !== 'undefined' && typeof genProblem === 'function'")
+    await page.evaluate("([seed, ms]) => { Math.seedrandom(seed); core.EPISODE_MAX_TIME = ms; core.startEpisodeReal(); }",
+                        [f"rpa-{seed}", int(episode_s * 1000)])
+    return await page.evaluate("core.getUtterance()")
+
+
+async def _result(page: Any) -> tuple[bool, float]:
+    done, reward = await page.evaluate("[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL]")
+    return bool(done), float(reward)
+
+
+def _invalid(decision: Any) -> bool:
+    """A decision that would not run: an unparsable answer or a step that breaks the plan format."""
+    if parse_action(decision.answer) is None:
+        return True
+    try:
+        Step.model_validate(decision.action)
+    except Exception:
+        return True
+    return False
+
+
+async def planner_episode(planner: Any, page: Any, task: str, seed: int, *, max_steps: int, episode_s: float) -> Episode:
+    ep = Episode(task=task, seed=seed, agent="planner")
+    ep.utterance = await _start(page, task, seed, episode_s)
+
+    async def is_done() -> bool:
+        return (await _result(page))[0]
+
+    res = await planner.run_stepwise(page, ep.utterance, max_steps=max_steps, is_done=is_done,
+                                     start_url=page.url)
+    ep.done, ep.reward = await _result(page)
+    ep.success = ep.done and ep.reward > 0
+    ep.steps = len(res.decisions)
+    ep.llm_calls = res.llm_calls
+    ep.invalid = sum(_invalid(d) for d in res.decisions)
+    ep.decision_s = [d.seconds for d in res.decisions]
+    ep.tokens = [d.prompt_tokens for d in res.decisions]
+    ep.error = res.error
+    return ep
+
+
+async def random_episode(page: Any, task: str, seed: int, *, max_steps: int, episode_s: float) -> Episode:
+    """Click a random visible control each step (the baseline), on the same seeded episode."""
+    from bots.observe import observe
+    from engine.planner.act import resolve
+
+    ep = Episode(task=task, seed=seed, agent="random")
+    ep.utterance = await _start(page, task, seed, episode_s)
+    rng = random.Random(seed)
+    for _ in range(max_steps):
+        if (await _result(page))[0]:
+            break
+        obs = await observe(page)
+        controls = obs.controls
+        if not controls:
+            break
+        el = rng.choice(controls)
+        ep.steps += 1
+        try:
+            loc = await resolve(page, obs.selector_map[el.ref], "random")
+            await loc.click(timeout=1000)
+        except Exception:  # a random click may hit something covered; it still counts as a step
+            pass
+    ep.done, ep.reward = await _result(page)
+    ep.success = ep.done and ep.reward > 0
+    return ep
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    vs = sorted(values)
+    return round(vs[min(len(vs) - 1, int(q * len(vs)))], 3)
+
+
+def summarize(episodes: list[Episode], tasks: list[str]) -> dict[str, Any]:
+    per_task = {}
+    for t in tasks:
+        eps = [e for e in episodes if e.task == t]
+        per_task[t] = {"success": round(sum(e.success for e in eps) / max(1, len(eps)), 3), "episodes": len(eps),
+                       "mean_reward": round(statistics.fmean([e.reward for e in eps]) if eps else 0.0, 3)}
+    decisions = [s for e in episodes for s in e.decision_s]
+    tokens = [t for e in episodes for t in e.tokens]
+    steps = sum(e.steps for e in episodes)
+    return {
+        "tasks": per_task,
+        "mean_success": round(statistics.fmean([v["success"] for v in per_task.values()]), 3) if per_task else 0.0,
+        "episodes": len(episodes),
+        "invalid_action_rate": round(sum(e.invalid for e in episodes) / steps, 4) if steps else 0.0,
+        "llm_calls": sum(e.llm_calls for e in episodes),
+        "decisions": len(decisions),
+        "tokens_per_observation": round(statistics.fmean(tokens), 1) if tokens else 0.0,
+        "p50_decision_s": _pct(decisions, 0.5),
+        "p95_decision_s": _pct(decisions, 0.95),
+        "errors": sum(1 for e in episodes if e.error),
+    }
+
+
+async def run_miniwob(tasks: list[str], seeds: list[int], *, settings: Settings | None = None,
+                      backend: str | None = None, model: str | None = None, baseline: str | None = None,
+                      max_steps: int = 10, episode_s: float = 120.0) -> dict[str, Any]:
+    from engine.planner import get_planner
+    from engine.planner.browse import launch_browser
+
+    settings = settings or get_settings()
+    if baseline not in (None, "random"):
+        raise ConfigError(f"Bench.miniwob: unknown baseline '{baseline}'. Use --baseline random.")
+    t0 = time.perf_counter()
+    planner = get_planner(settings, backend=backend, model=model)
+    load_s = time.perf_counter() - t0
+    ours: list[Episode] = []
+    rand: list[Episode] = []
+    async with launch_browser(settings) as browser:
+        for task in tasks:
+            for seed in seeds:
+                for agent in ["planner"] + (["random"] if baseline else []):
+                    context = await browser.new_context()
+                    page = await context.new_page()
+                    page.set_default_timeout(5000)
+                    try:
+                        if agent == "planner":
+                            ep = await planner_episode(planner, page, task, seed, max_steps=max_steps, episode_s=episode_s)
+                            ours.append(ep)
+                        else:
+                            rand.append(await random_episode(page, task, seed, max_steps=max_steps, episode_s=episode_s))
+                            ep = rand[-1]
+                        logger.info("miniwob: {} seed {} {}: reward {:.2f} in {} steps", task, seed, agent, ep.reward, ep.steps)
+                    finally:
+                        await context.close()
+    out = summarize(ours, tasks)
+    out.update({"model": planner.model_name, "backend": planner.backend.kind, "seeds": seeds, "max_steps": max_steps,
+                "episode_time_limit_s": episode_s, "model_load_s": round(load_s, 2),
+                "seconds": round(time.perf_counter() - t0, 1)})
+    if baseline:
+        out["baseline"] = {"agent": "random", **summarize(rand, tasks)}
+    return out

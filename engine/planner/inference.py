@@ -1,0 +1,211 @@
+"""One constrained model call: score a closed set of answers, or generate one of them.
+
+The model never writes free text. ``score`` runs the shared prompt once, keeps its KV cache (and
+reuses it when the next prompt starts with the same tokens), then scores every allowed answer in
+ONE batched forward pass. ``generate`` samples token by token with a logits processor that masks
+every token leaving the trie of allowed answers, so the result is always one of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.planner.model import LoadedModel
+
+
+class Scored(BaseModel):
+    """Result of one call: per-answer log-likelihoods (or the one generated answer) and costs."""
+
+    scores: list[float]
+    chosen: int
+    prompt_tokens: int
+    answer_tokens: int
+    ms: float
+
+
+@dataclass
+class _PrefixCache:
+    ids: list[int] = field(default_factory=list)
+    cache: Any = None
+    last_logits: Any = None
+
+
+class Scorer:
+    """Wraps a loaded model; not thread-safe (the planner serializes calls)."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.tok = loaded.tokenizer
+        self.model = loaded.model
+        self._prefix = _PrefixCache()
+        self.calls = 0
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tok.encode(text, add_special_tokens=False))
+
+    def _answers(self, answers: list[str]) -> list[list[int]]:
+        # Each answer ends with end-of-turn, so none is a prefix of another and the trie knows when to stop.
+        return [self.encode(a) + [self.tok.eos_token_id] for a in answers]
+
+    def _prompt_state(self, ids: list[int]) -> tuple[Any, Any]:
+        """KV cache and last logits after ``ids``, reusing the longest cached common prefix."""
+        import torch
+
+        p = self._prefix
+        common = 0
+        for a, b in zip(p.ids, ids):
+            if a != b:
+                break
+            common += 1
+        if p.cache is not None and common == len(ids) == len(p.ids):
+            return p.cache, p.last_logits
+        cache = None
+        start = 0
+        if p.cache is not None and common > 0:
+            cache = p.cache
+            keep = min(common, len(ids) - 1)
+            cache.crop(keep - cache.get_seq_length())  # negative: tokens to drop
+            start = keep
+        dev = self.loaded.device
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids[start:]], device=dev), past_key_values=cache,
+                             use_cache=True)
+        self._prefix = _PrefixCache(ids=list(ids), cache=out.past_key_values, last_logits=out.logits[0, -1])
+        return out.past_key_values, out.logits[0, -1]
+
+    def score(self, prompt: str, answers: list[str]) -> Scored:
+        """Sum of token log-probabilities of each answer after ``prompt``, in one batched pass."""
+        import torch
+
+        t0 = time.perf_counter()
+        self.calls += 1
+        ids = self.encode(prompt)
+        cache, last = self._prompt_state(ids)
+        seqs = self._answers(answers)
+        width = max(len(s) for s in seqs)
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        batch = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.loaded.device)
+        logp_first = torch.log_softmax(last.float(), dim=-1)
+        totals = [float(logp_first[s[0]]) for s in seqs]
+        if width > 1:
+            # Right padding never changes the real tokens' logits (causal attention), so no mask.
+            expanded = copy.deepcopy(cache)
+            expanded.batch_repeat_interleave(len(seqs))
+            with torch.inference_mode():
+                out = self.model(input_ids=batch[:, :-1], past_key_values=expanded, use_cache=True)
+            logp = torch.log_softmax(out.logits.float(), dim=-1)
+            for i, s in enumerate(seqs):
+                for j in range(1, len(s)):
+                    totals[i] += float(logp[i, j - 1, s[j]])
+        best = max(range(len(totals)), key=lambda i: totals[i])
+        return Scored(scores=totals, chosen=best, prompt_tokens=len(ids),
+                      answer_tokens=sum(len(s) for s in seqs), ms=(time.perf_counter() - t0) * 1000)
+
+    def generate(self, prompt: str, answers: list[str], *, temperature: float = 1.0,
+                 seed: int | None = None) -> Scored:
+        """Sample one of ``answers`` token by token, masked by a trie of the allowed token sequences."""
+        import torch
+
+        t0 = time.perf_counter()
+        self.calls += 1
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        ids = self.encode(prompt)
+        seqs = self._answers(answers)
+        trie = TokenTrie(seqs)
+        cache, logits = self._prompt_state(ids)
+        cache = copy.deepcopy(cache)
+        node, out_tokens = trie.root, []
+        while True:
+            allowed = trie.allowed(node)
+            if not allowed:
+                break
+            masked = mask_logits(logits.float(), allowed)
+            if temperature <= 0:
+                nxt = int(torch.argmax(masked))
+            else:
+                probs = torch.softmax(masked / temperature, dim=-1)
+                nxt = int(torch.multinomial(probs, 1, generator=gen))
+            out_tokens.append(nxt)
+            node = node[nxt]
+            if TokenTrie.END in node and len(node) == 1:
+                break
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([[nxt]], device=self.loaded.device),
+                                 past_key_values=cache, use_cache=True)
+            logits = out.logits[0, -1]
+        chosen = next(i for i, s in enumerate(seqs) if s == out_tokens)
+        return Scored(scores=[0.0] * len(answers), chosen=chosen, prompt_tokens=len(ids),
+                      answer_tokens=len(out_tokens), ms=(time.perf_counter() - t0) * 1000)
+
+
+class TokenTrie:
+    """Prefix tree over token sequences; ``END`` marks where an allowed answer finishes."""
+
+    END = -1
+
+    def __init__(self, seqs: list[list[int]]) -> None:
+        self.root: dict[int, Any] = {}
+        for s in seqs:
+            node = self.root
+            for t in s:
+                node = node.setdefault(t, {})
+            node[self.END] = {}
+
+    def allowed(self, node: dict[int, Any]) -> list[int]:
+        """Tokens that keep the output on an allowed answer (END alone means: finished)."""
+        return [t for t in node if t != self.END]
+
+
+def mask_logits(logits: Any, allowed: list[int]) -> Any:
+    """Logits with every token outside ``allowed`` set to -inf (the logits processor)."""
+    import torch
+
+    masked = torch.full_like(logits, -math.inf)
+    idx = torch.tensor(allowed, device=logits.device)
+    masked[idx] = logits[idx]
+    return masked
+
+
+class Ranked(BaseModel):
+    """A backend's answer to one decision: the chosen option and, where known, every option's score."""
+
+    chosen: int
+    scores: list[float] | None = None
+    prompt_tokens: int = 0
+    ms: float = 0.0
+
+
+class LocalBackend:
+    """The embedded (or any transformers) model: log-likelihood ranking or trie-constrained sampling."""
+
+    kind = "local"
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.name = loaded.name
+        self.scorer = Scorer(loaded)
+
+    @property
+    def calls(self) -> int:
+        return self.scorer.calls
+
+    def rank(self, messages: list[dict[str, str]], answers: list[str], *, sample: bool = False,
+             seed: int | None = None, temperature: float = 1.0) -> Ranked:
+        from engine.planner.prompts import prompt_text
+
+        prompt = prompt_text(self.scorer.tok, messages)
+        if sample:
+            res = self.scorer.generate(prompt, answers, temperature=temperature, seed=seed)
+            return Ranked(chosen=res.chosen, prompt_tokens=res.prompt_tokens, ms=res.ms)
+        res = self.scorer.score(prompt, answers)
+        lengths = [max(1, len(self.scorer.encode(a)) + 1) for a in answers]
+        mean = [s / n for s, n in zip(res.scores, lengths)]
+        return Ranked(chosen=res.chosen, scores=mean, prompt_tokens=res.prompt_tokens, ms=res.ms)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.scorer.encode(text))
