@@ -44,8 +44,8 @@ class Population:
 class _Run:
     """State of one search: counters, the CPU generator, the incumbent."""
 
-    def __init__(self, c: Compiled, objective: Objective, budget: Budget, seed: int) -> None:
-        self.c, self.objective, self.budget = c, objective, budget
+    def __init__(self, c: Compiled, objective: Objective, budget: Budget, seed: int, tiebreak: bool = False) -> None:
+        self.c, self.objective, self.budget, self.tiebreak = c, objective, budget, tiebreak
         self.gen = torch.Generator().manual_seed(seed)
         self.count = 0
         self.t0 = time.perf_counter()
@@ -76,13 +76,21 @@ class _Run:
     def decode(self, keys: torch.Tensor) -> Population:
         dec = decode(self.c, keys, horizon=self.horizon)
         self.count += keys.shape[0]
-        return Population(dec, evaluate(self.c, dec, self.objective))
+        return Population(dec, self.fitness(dec))
+
+    def fitness(self, dec: Decoded) -> torch.Tensor:
+        """The objective; for the makespan, ties go to the schedule whose activities end earlier overall."""
+        value = evaluate(self.c, dec, self.objective)
+        if not self.tiebreak or self.objective != Objective.makespan:
+            return value
+        scale = self.c.n * self.c.horizon + 1
+        return torch.where(value < INF, value * scale + dec.finish.sum(1), value)
 
     def improve(self, pop: Population) -> Population:
         """Forward-backward improvement; each row keeps the better of before and after."""
         _, fwd = justify(self.c, pop.dec, horizon=self.horizon)
         self.count += 2 * pop.value.numel()
-        value = evaluate(self.c, fwd, self.objective)
+        value = self.fitness(fwd)
         better = value < pop.value
         pick = lambda a, b: torch.where(better.view(-1, *([1] * (a.dim() - 1))), a, b)  # noqa: E731
         dec = Decoded(pick(fwd.start, pop.dec.start), pick(fwd.finish, pop.dec.finish),
@@ -118,11 +126,12 @@ class GASolver(Solver):
 
     def __init__(self, *, seed: int = 0, objective: Objective | str = Objective.makespan,
                  population: int | None = None, mutation: float = 0.3, fbi: bool | None = None,
-                 patience: int = 12, random_share: float = 0.25, second_move: bool = True, fixed: dict[str, int] | None = None,
+                 patience: int = 12, random_share: float = 0.25, second_move: bool = True,
+                 tiebreak: bool = True, fixed: dict[str, int] | None = None,
                  initial: list[dict[str, int]] | None = None) -> None:
         super().__init__(seed=seed, objective=objective)
         self.population, self.mutation, self.fbi, self.patience = population, mutation, fbi, patience
-        self.random_share, self.second_move = random_share, second_move
+        self.random_share, self.second_move, self.tiebreak = random_share, second_move, tiebreak
         self.fixed = fixed or {}
         self.initial = initial or []
 
@@ -131,9 +140,9 @@ class GASolver(Solver):
         if c.n == 0:
             return Schedule(start={}, makespan=0, objective=self.objective, solver=self.name, seed=self.seed,
                             device=str(c.device))
-        run = _Run(c, self.objective, budget, self.seed)
+        run = _Run(c, self.objective, budget, self.seed, self.tiebreak)
         pop = self._seed(problem, run)
-        size = self._size(budget)
+        size = self._size(budget, c.n)
         pop = self._first_population(problem, run, pop, size)
         generations = stale = 0
         best = int(pop.value.min().item())
@@ -155,12 +164,13 @@ class GASolver(Solver):
                            seed=self.seed, schedules=run.count, seconds=time.perf_counter() - run.t0,
                            fixed=self.fixed)
 
-    def _size(self, budget: Budget) -> int:
+    def _size(self, budget: Budget, n: int) -> int:
         if self.population:
             return self.population
         if budget.schedules is None:  # time only: small batches keep a short budget from overrunning
             return 16 if (budget.ms or 0) < 200 else 32
-        return int(min(512, max(16, 0.6 * math.sqrt(budget.schedules))))
+        # measured on PSPLIB at 5,000 schedules: about 80 suits 30 activities, about 40 suits 120
+        return int(min(512, max(16, 6.4 * math.sqrt(budget.schedules / max(n, 1)))))
 
     def _seed(self, problem: Problem, run: _Run) -> Population:
         """Rule schedules (plus any given starting schedules): the instant answer and first incumbent."""
