@@ -109,6 +109,7 @@
     .map((n) => n.textContent).join(' '), 200);
 
   const items = [];
+  const nodes = [];
   let truncated = false;
   const seenControl = new Set();
   const walk = (root) => {
@@ -175,8 +176,14 @@
         else if (el.parentElement && el.parentElement.tagName === 'LABEL') item.name = clean(el.parentElement.textContent);
       }
       items.push(item);
+      nodes.push(el);
     }
   };
   walk(document);
+  // A control that holds other controls (a dialog, a card, a row) is a container, rarely the target.
+  const controlNodes = nodes.filter((n, i) => items[i].kind === 'control');
+  items.forEach((it, i) => {
+    it.container = it.kind === 'control' && controlNodes.some((o) => o !== nodes[i] && nodes[i].contains(o));
+  });
   return { url: location.href, title: document.title, items, truncated };
 }

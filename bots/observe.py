@@ -57,6 +57,7 @@ class Element(BaseModel):
     options: tuple[str, ...] | None = None
     hint: str = Field("", description="Words of the id, name and class attributes (icons have no name).")
     context: str = Field("", description="Text of the nearest enclosing block (the row or card).")
+    container: bool = Field(False, description="A control that holds other controls (a dialog, a row).")
     css: str = ""
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     fingerprint: str = ""
@@ -176,6 +177,20 @@ def _locators(item: dict[str, Any], counts: dict[str, Counter[str]]) -> list[Loc
     return out[:4]
 
 
+def _near_from_text_before(items: list[dict[str, Any]]) -> None:
+    """A control with no label of its own takes the text just before it (above or to the left)."""
+    for i, it in enumerate(items):
+        if it["kind"] != "control" or it.get("label") or it.get("near") or it.get("tag") not in ("input", "select", "textarea"):
+            continue
+        for prev in reversed(items[max(0, i - 2):i]):
+            if prev["kind"] != "text":
+                break
+            (x, y, _, h), (px, py, _, ph) = it.get("box") or (0, 0, 0, 0), prev.get("box") or (0, 0, 0, 0)
+            if 0 <= y - py <= max(40, 2 * ph) or (abs(y - py) <= h and px < x):
+                it["near"] = prev["name"][:60]
+                break
+
+
 def build_observation(raw: dict[str, Any]) -> Observation:
     """Turn the script's raw items into an ``Observation`` (pure: unit-testable without a browser)."""
     items = list(raw.get("items") or [])
@@ -185,6 +200,7 @@ def build_observation(raw: dict[str, Any]) -> Observation:
         for k in ("label", "placeholder", "test_id", "text"):
             if it.get(k):
                 counts[k][it[k]] += 1
+    _near_from_text_before(items)
     elements: list[Element] = []
     selector_map: dict[str, Target] = {}
     for i, it in enumerate(items, start=1):

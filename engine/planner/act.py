@@ -18,6 +18,14 @@ from engine.plan import Action, Locator, Step, Target
 from engine.plan.models import TEMPLATE_RE
 
 ACT_TIMEOUT_MS = 3000
+# Notes whether the next click event reaches the element (or comes from inside it).
+_WATCH_JS = """(e) => {
+  window.__rpaClicked = false;
+  document.addEventListener('click', (ev) => {
+    if (ev.target instanceof Node && e.contains(ev.target)) window.__rpaClicked = true;
+  }, {capture: true, once: true});
+}"""
+_NATIVE_TAGS = {"input", "select", "textarea", "label", "option"}
 
 
 def render_value(value: str | None, params: dict[str, str], secret: Callable[[str], str]) -> str | None:
@@ -76,12 +84,13 @@ async def perform(page: Any, step: Step, params: dict[str, str], secret: Callabl
     assert step.target is not None
     el = await resolve(page, step.target, step.id)
     if step.action is Action.click:
-        try:
-            await el.click(timeout=ACT_TIMEOUT_MS)
-        except Exception:  # covered by an overlay or animating: a direct click event still works
-            await el.dispatch_event("click")
+        await _click(page, el)
     elif step.action is Action.fill:
-        await el.fill(value or "", timeout=ACT_TIMEOUT_MS)
+        text = value or ""
+        # The last character as a real key press: suggestion lists (autocomplete) listen for keys.
+        await el.fill(text[:-1], timeout=ACT_TIMEOUT_MS)
+        if text:
+            await el.press_sequentially(text[-1], timeout=ACT_TIMEOUT_MS)
     elif step.action is Action.select:
         await el.select_option(label=value, timeout=ACT_TIMEOUT_MS)
     elif step.action in (Action.check, Action.uncheck):
@@ -95,3 +104,30 @@ async def perform(page: Any, step: Step, params: dict[str, str], secret: Callabl
         await el.hover(timeout=ACT_TIMEOUT_MS)
     else:
         raise ElementNotFoundError(step.id, f"step-wise mode cannot perform '{step.action.value}'")
+
+
+async def _click(page: Any, el: Any) -> None:
+    """A real mouse click; a click event straight on the element if the mouse one never reached it.
+
+    Some pages swap an icon's image on hover, so the mouse-up lands elsewhere and no click fires.
+    """
+    try:
+        await el.evaluate(_WATCH_JS, timeout=ACT_TIMEOUT_MS)
+        watching = True
+    except Exception:  # the page is navigating: just click
+        watching = False
+    url = page.url
+    try:
+        await el.click(timeout=ACT_TIMEOUT_MS)
+    except Exception:  # covered by an overlay or animating: a direct click event still works
+        await el.dispatch_event("click")
+        return
+    if not watching:
+        return
+    try:
+        if page.url == url and not await page.evaluate("window.__rpaClicked === true"):
+            tag = await el.evaluate("e => e.tagName.toLowerCase()", timeout=500)
+            if tag not in _NATIVE_TAGS:
+                await el.dispatch_event("click", timeout=500)
+    except Exception:  # navigated meanwhile: the click did something
+        pass

@@ -25,8 +25,8 @@ TYPE_WORDS: dict[str, tuple[str, ...]] = {
     "list": ("combobox", "listbox"), "menu": ("menuitem",), "option": ("option", "radio"),
     "result": ("link",), "icon": ("icon",), "folder": ("listitem", "treeitem"), "file": ("listitem", "treeitem"),
 }
+MIN_MATCH = 1.0  # below this nothing on the page matches a goal's target
 SUBMIT_WORDS = {"submit", "ok", "search", "login", "log", "sign", "send", "continue", "next", "save", "go", "done"}
-SEEK_ROLES = {"tab", "treeitem", "listitem", "heading", "link", "button", "clickable", "menuitem"}
 
 
 @dataclass
@@ -48,6 +48,14 @@ def phrase_in(phrase: str, text: str) -> bool:
     return bool(p) and f" {p} " in f" {t} "
 
 
+def names_value(obs: Observation, cand: Candidate, value: str) -> bool:
+    """Whether the candidate's element carries the quoted ``value`` in its name or label."""
+    el = obs.element(cand.ref)
+    if norm(value) in _kind_words(el):
+        return True
+    return any(norm(value) and (norm(t) == norm(value) or phrase_in(value, t)) for t in (el.name, el.label, el.hint))
+
+
 def _kind_words(el: Element) -> set[str]:
     kinds = {el.role, el.tag}
     if el.type:
@@ -65,9 +73,7 @@ class Ranker:
     def __init__(self, obs: Observation, instruction: str) -> None:
         self.obs = obs
         self.instruction = instruction
-        controls = [e for e in obs.elements if e.kind == "control" and not e.disabled]
-        # Text that just repeats the instruction (a task banner) is not a target.
-        self.controls = [e for e in controls if not (len(e.name) > 12 and phrase_in(e.name, instruction))]
+        self.controls = [e for e in obs.elements if e.kind == "control" and not e.disabled]
         docs = [set(words(e.words + " " + e.context)) for e in self.controls] or [set()]
         df: Counter[str] = Counter(w for d in docs for w in d)
         self.idf = {w: math.log(1 + len(docs) / c) for w, c in df.items()}
@@ -103,12 +109,19 @@ class Ranker:
             score += 5.0
         elif goal.value and norm(name) and (phrase_in(goal.value, name) or phrase_in(name, goal.value)):
             score += 2.5
+        if goal.affixes and name.lower().startswith(goal.affixes[0].lower()) \
+                and name.lower().endswith(goal.affixes[1].lower()):
+            score += 5.0
+        if goal.value and norm(goal.value) in _kind_words(el):
+            score += 3.0  # 'a "textarea" widget': the quoted word names the kind of element
         if name and len(norm(name)) >= 1 and phrase_in(name, goal.target):
             score += 2.0 + min(1.0, len(norm(name)) / 6)
         score += self.overlap(goal.target, el.words + " " + el.hint)
         score += self.fits_type(words(goal.target), el)
         if goal.context:
-            score += 0.8 * self.overlap(goal.context, el.context + " " + el.name)
+            near = 0.8 * self.overlap(goal.context, el.context + " " + el.name)
+            # The surroundings pick among elements that match; alone they do not make a match.
+            score = score + near if score >= 0.5 or not goal.target else min(score + near, MIN_MATCH - 0.01)
         return score
 
 
@@ -152,6 +165,8 @@ def _click(goal: Goal, r: Ranker, state: EpisodeState) -> list[Candidate]:
                                                                   for w in words(goal.target)):
             s -= 1.0  # clicking into a text box rarely does what "click X" means
         s -= 2.0 * state.clicked[el.fingerprint]
+        if el.container:
+            s -= 1.5
         out.append(_cand("click", el, None, s))
     return out
 
@@ -166,6 +181,8 @@ def _fill(goal: Goal, r: Ranker, state: EpisodeState, values: dict[str, str]) ->
             s = r.name_score(goal.model_copy(update={"value": None}), el) + r.ordinal_index(goal, el, fields)
             s += _value_fits_field(goal, value, el, r)
             if state.filled.get(el.fingerprint) is not None:
+                if goal.free_values:
+                    continue  # spreading values over a form: one value a field
                 s -= 2.0  # a field already typed into by this episode
             out.append(_cand("fill", el, value, s))
     return out
@@ -230,16 +247,41 @@ def _select(goal: Goal, r: Ranker, state: EpisodeState) -> list[Candidate]:
     return out
 
 
+def revealer(el: Element) -> float:
+    """How much an element looks like it shows more of the page (a tab, a folder, a pager)."""
+    hint = norm(el.hint)
+    name = norm(el.name)
+    if el.role == "tab" and el.selected is not True:
+        return 1.0
+    if el.expanded is False or any(w in hint for w in ("expand", "collapsed", "closed", "toggle")):
+        return 1.0
+    if name in ("next", "more", "show more", "load more") or el.name.strip() in (">", "»", "›"):
+        return 0.8
+    if not name and set(hint.split()) & {"more", "menu", "dropdown", "options", "ellipsis", "kebab"}:
+        return 0.8
+    if el.role == "link" and name.isdigit():
+        return 0.6
+    if el.role == "treeitem":
+        return 0.6
+    return 0.0
+
+
 def seek_candidates(goal: Goal, obs: Observation, instruction: str, state: EpisodeState) -> list[Candidate]:
-    """When nothing matches the goal: controls that may reveal it (tabs, folders, sections, rows)."""
+    """When nothing matches the goal: controls that may reveal it (tabs, folders, pagers)."""
     r = Ranker(obs, instruction)
     out = []
     for el in r.controls:
-        if el.editable or el.role not in SEEK_ROLES or state.clicked[el.fingerprint]:
+        base = revealer(el)
+        if base <= 0 or el.editable or state.clicked[el.fingerprint]:
             continue
-        if set(words(el.name)) & SUBMIT_WORDS:
-            continue
-        s = 0.5 * r.overlap(goal.context + " " + goal.target, el.words + " " + el.context)
-        s += 0.5 if el.role in ("tab", "treeitem", "listitem") or el.expanded is False else 0.0
+        s = base + 0.5 * r.overlap(goal.context + " " + goal.target, el.words + " " + el.context)
         out.append(_cand("click", el, None, s))
+    if not out and goal.context:
+        # Nothing to expand: open the item the instruction points at ("the email by Helena").
+        for el in r.controls:
+            if el.editable or state.clicked[el.fingerprint]:
+                continue
+            s = r.overlap(goal.context, el.name) + 0.3 * r.overlap(goal.context, el.context)
+            if s > 0 and el.name:
+                out.append(_cand("click", el, None, s - (1.0 if el.container else 0.0)))
     return sorted(out, key=lambda c: -c.lexical)

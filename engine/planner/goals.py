@@ -129,7 +129,7 @@ def _clause_goals(kind: str, tokens: list[str], verb_at: int, clause: str, liter
     if kind in ("fill", "search"):
         out = _fill_goals(rest, lits, literals, plain, ordinal, repeat, context)
         if kind == "search":
-            out.append(Goal(verb="click", text=plain, target="search", optional=not lits))
+            out.append(Goal(verb="submit", text=plain, target="search", optional=not lits))
         return out
     if kind == "select":
         after = clause[re.search(re.escape(tokens[verb_at]), clause).end():] if verb_at >= 0 else clause
@@ -187,8 +187,9 @@ def _fill_goals(rest: list[str], lits: list[int], literals: list[str], plain: st
             target = " ".join(pre + (post or _content(shared)))
             prev = i + 1
         if starts and n > 0:  # "an item that starts with X and ends with Y": type X, pick the match
-            out.append(Goal(verb="click", text=plain, target=" ".join(literals[int(rest[j].strip("\x00"))]
-                                                                        for j in lits), optional=True))
+            first, last = literals[int(rest[lits[0]].strip("\x00"))], literals[int(rest[lits[-1]].strip("\x00"))]
+            out.append(Goal(verb="click", text=plain, target=f"{first} {last}", affixes=(first, last), optional=True))
+            out.append(Goal(verb="submit", text=plain, target="submit", optional=True))
             break
         out.append(Goal(verb="fill", text=plain, value=value, target=target, context=context,
                         ordinal=ordinal, repeat=repeat))

@@ -25,6 +25,7 @@ class Goal(BaseModel):
     repeat: bool = Field(False, description="Do it for every matching element ('into both fields').")
     optional: bool = False
     free_values: tuple[str, ...] = Field((), description="Unquoted words to spread over form fields.")
+    affixes: tuple[str, str] | None = Field(None, description="('starts with', 'ends with') of the element's name.")
 
 
 class Candidate(BaseModel):

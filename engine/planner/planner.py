@@ -25,7 +25,7 @@ from engine.plan import Action, Plan, Step
 from engine.plan.models import TEMPLATE_RE
 from engine.planner.act import perform
 from engine.planner.cache import CacheKey, PlanCache
-from engine.planner.candidates import EpisodeState, candidates, norm, seek_candidates
+from engine.planner.candidates import MIN_MATCH, EpisodeState, candidates, names_value, norm, seek_candidates
 from engine.planner.goals import decompose, words
 from engine.planner.inference import Ranked
 from engine.planner.models import Candidate, Decision, Goal, PlanResult
@@ -33,7 +33,6 @@ from engine.planner.prompts import decision_messages
 
 TOP_K = 6  # candidates the model sees
 MARGIN = 1.5  # a lexical lead this large needs no model
-MIN_MATCH = 1.0  # below this nothing on the page matches a click goal
 MODEL_WEIGHT = 1.5  # weight of the mean token log-likelihood against the lexical score
 MAX_SEEK = 4  # clicks to reveal a target that is not on the page yet
 SETTLE_MS = 150
@@ -176,6 +175,11 @@ class Planner:
             cands = candidates(goal, obs, instruction, state)
             if goal.verb in ("click", "submit", "select", "check", "uncheck") and goal.target + (goal.value or ""):
                 cands = [c for c in cands if c.lexical >= MIN_MATCH]
+            if goal.verb == "click" and goal.value and progress == 0 and seeks < MAX_SEEK:
+                # A quoted name that no element carries yet: first look behind tabs, folders, pagers.
+                named = [c for c in cands if names_value(obs, c, goal.value)]
+                hidden = seek_candidates(goal, obs, instruction, state) if not named else []
+                cands = named or ([] if hidden else cands)
             seeking = False
             if not cands:
                 if progress == 0 and not goal.optional and seeks < MAX_SEEK and goal.verb != "fill":
@@ -206,7 +210,7 @@ class Planner:
                 progress += 1  # stays until no field is left for it
             else:
                 gi, progress, seeks = gi + 1, 0, 0
-            await _settle(page)
+            await _settle(page, longer=chosen.verb == "fill")
         else:
             finished = is_done is not None and await is_done()
         if not finished and error is None:
@@ -284,9 +288,10 @@ def _remember(state: EpisodeState, obs: Observation, chosen: Candidate) -> None:
         state.clicked[el.fingerprint] += 1
 
 
-async def _settle(page: Any) -> None:
+async def _settle(page: Any, *, longer: bool = False) -> None:
     try:
         await page.wait_for_load_state("domcontentloaded", timeout=5000)
     except Exception:  # a page in the middle of navigating: the next observe waits for it
         pass
-    await asyncio.sleep(SETTLE_MS / 1000)
+    # Typing may open a suggestion list after a short debounce (300 ms is a common default).
+    await asyncio.sleep((SETTLE_MS + (300 if longer else 0)) / 1000)
