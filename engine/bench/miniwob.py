@@ -193,6 +193,9 @@ async def run_miniwob(tasks: list[str], seeds: list[int], *, settings: Settings 
         raise ConfigError(f"Bench.miniwob: unknown baseline '{baseline}'. Use --baseline random.")
     t0 = time.perf_counter()
     planner = get_planner(settings, backend=backend, model=model)
+    load = getattr(planner.backend, "load", None)
+    if load is not None:
+        load()  # load time is reported apart from decision times
     load_s = time.perf_counter() - t0
     ours: list[Episode] = []
     rand: list[Episode] = []

@@ -18,7 +18,7 @@ from engine.planner.planner import Planner, StepwiseResult
 
 __all__ = [
     "CacheKey", "Candidate", "Decision", "DisabledCache", "FileCache", "Goal", "MemoryCache", "PlanCache",
-    "PlanResult", "Planner", "StepwiseResult", "get_planner", "make_backend", "normalize_url",
+    "PlanResult", "Planner", "StepwiseResult", "LazyBackend", "get_planner", "make_backend", "normalize_url",
 ]
 
 _LOCK = threading.Lock()
@@ -39,6 +39,40 @@ def make_backend(settings: Settings, backend: str | None = None, model: str | No
     raise ConfigError(f"Planner.backend: unknown backend '{kind}'. Use 'local' or 'openai' (RPA_PLANNER_BACKEND).")
 
 
+class LazyBackend:
+    """Loads the real backend on the first decision, so a plan-cache hit never loads a model."""
+
+    def __init__(self, settings: Settings, kind: str, model: str | None) -> None:
+        self._args = (settings, kind, model)
+        self._backend = None
+        self.kind = kind
+        self._name = model or settings.model or ("SmolLM2-135M-Instruct" if kind == "local" else settings.openai_model)
+
+    def _get(self):  # noqa: ANN202
+        if self._backend is None:
+            self._backend = make_backend(*self._args)
+        return self._backend
+
+    @property
+    def name(self) -> str:
+        return self._backend.name if self._backend is not None else str(self._name or "default")
+
+    @property
+    def calls(self) -> int:
+        return self._backend.calls if self._backend is not None else 0
+
+    def rank(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return self._get().rank(*args, **kwargs)
+
+    def count_tokens(self, text: str) -> int:
+        if self._backend is None:  # never load a model just to count: about 4 characters a token
+            return max(1, len(text) // 4)
+        return self._backend.count_tokens(text)
+
+    def load(self) -> None:
+        self._get()
+
+
 def get_planner(settings: Settings | None = None, *, backend: str | None = None, model: str | None = None,
                 cache: PlanCache | None = None) -> Planner:
     """The process-wide planner for this backend and model (the model loads once and stays resident)."""
@@ -47,7 +81,7 @@ def get_planner(settings: Settings | None = None, *, backend: str | None = None,
     key = (kind, model or settings.model or "", str(settings.home))
     with _LOCK:
         if key not in _PLANNERS or cache is not None:
-            planner = Planner(settings, make_backend(settings, kind, model),
+            planner = Planner(settings, LazyBackend(settings, kind, model),
                               cache if cache is not None else FileCache(settings.home / "plancache"))
             if cache is not None:
                 return planner

@@ -76,6 +76,9 @@ def resolve_source(settings: Settings, name: str | None) -> tuple[str, Path, str
 def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # library code: no progress bars on the user's terminal
 
     display, folder, gguf = resolve_source(settings, name)
     device = pick_device(settings)
