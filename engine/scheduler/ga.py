@@ -20,8 +20,8 @@ from loguru import logger
 from engine.scheduler import rules
 from engine.scheduler.base import Budget, Solver, register
 from engine.scheduler.models import Objective, Problem, Schedule
-from engine.scheduler.sgs import (INF, Compiled, Decoded, compile_problem, decode, evaluate, justify, keys_from_order,
-                                  to_schedule)
+from engine.scheduler.sgs import (INF, Compiled, Decoded, compile_problem, decode, evaluate, justify,
+                                  keys_from_order, to_schedule)
 
 DEFAULT_SCHEDULES = 2000
 HORIZON_MARGIN = 1.25
@@ -37,21 +37,25 @@ class Population:
 
     @staticmethod
     def cat(a: Population, b: Population) -> Population:
-        d = Decoded(*(torch.cat([getattr(a.dec, f), getattr(b.dec, f)]) for f in ("start", "finish", "order", "valid")))
+        fields = ("start", "finish", "order", "valid")
+        d = Decoded(*(torch.cat([getattr(a.dec, f), getattr(b.dec, f)]) for f in fields))
         return Population(d, torch.cat([a.value, b.value]))
 
 
 class _Run:
     """State of one search: counters, the CPU generator, the incumbent."""
 
-    def __init__(self, c: Compiled, objective: Objective, budget: Budget, seed: int, tiebreak: bool = False) -> None:
+    def __init__(self, c: Compiled, objective: Objective, budget: Budget, seed: int,
+                 tiebreak: bool = False) -> None:
         self.c, self.objective, self.budget, self.tiebreak = c, objective, budget, tiebreak
         self.gen = torch.Generator().manual_seed(seed)
         self.count = 0
         self.t0 = time.perf_counter()
         self.horizon = c.horizon
         self.last_generation_s = 0.0
-        self.limit = budget.schedules if budget.schedules is not None else (None if budget.ms else DEFAULT_SCHEDULES)
+        self.limit = budget.schedules
+        if self.limit is None and budget.ms is None:
+            self.limit = DEFAULT_SCHEDULES
 
     def shrink(self, pop: Population) -> None:
         """Cut the decode horizon to a margin above the best makespan: longer schedules are not wanted,
@@ -127,11 +131,12 @@ class GASolver(Solver):
     def __init__(self, *, seed: int = 0, objective: Objective | str = Objective.makespan,
                  population: int | None = None, mutation: float = 0.3, fbi: bool | None = None,
                  patience: int = 12, random_share: float = 0.25, second_move: bool = True,
-                 tiebreak: bool = True, fixed: dict[str, int] | None = None,
+                 tiebreak: bool = True, tournament: int = 2, fixed: dict[str, int] | None = None,
                  initial: list[dict[str, int]] | None = None) -> None:
         super().__init__(seed=seed, objective=objective)
         self.population, self.mutation, self.fbi, self.patience = population, mutation, fbi, patience
         self.random_share, self.second_move, self.tiebreak = random_share, second_move, tiebreak
+        self.tournament = tournament
         self.fixed = fixed or {}
         self.initial = initial or []
 
@@ -194,7 +199,8 @@ class GASolver(Solver):
             if self.random_share and k % round(1 / self.random_share) == round(1 / self.random_share) - 1:
                 parts.append(torch.randperm(run.c.n, generator=run.gen).unsqueeze(0))
             else:
-                parts.append(rules.sample_keys(bases[k % len(bases)], 1, run.gen, 0.05 + 0.5 * k / max(1, count - 1)))
+                spread = 0.05 + 0.5 * k / max(1, count - 1)
+                parts.append(rules.sample_keys(bases[k % len(bases)], 1, run.gen, spread))
         fresh = run.decode(torch.cat(parts).to(run.c.device))
         if self._fbi and run.left() >= 2 * count:
             fresh = run.improve(fresh)
@@ -223,11 +229,12 @@ class GASolver(Solver):
         left = run.left()
         fbi = self._fbi and left >= 3 * 2
         B = max(1, min(size, left // 3 if fbi else left))
-        mother = _tournament(run, pop, B)
-        father = _tournament(run, pop, B)
+        mother = _tournament(run, pop, B, self.tournament)
+        father = _tournament(run, pop, B, self.tournament)
         q = run.ints(n + 1, (B, 2)).sort(1).values
         keys = crossover(pop.dec.order[mother], pop.dec.order[father], q[:, 0], q[:, 1])
-        for rate in (self.mutation, self.mutation / 2)[: 2 if self.second_move else 1]:  # a second move now and then escapes 1-move optima
+        # a second move now and then escapes optima of single moves
+        for rate in (self.mutation, self.mutation / 2)[: 2 if self.second_move else 1]:
             who = run.ints(1000, (B,)) < int(rate * 1000)
             keys = mutate(keys, who, run.ints(n, (B,)), run.ints(n + 1, (B,)))
         children = run.decode(keys)
@@ -236,18 +243,22 @@ class GASolver(Solver):
         return _survivors(Population.cat(children, pop), size)
 
 
-def _tournament(run: _Run, pop: Population, count: int) -> torch.Tensor:
-    """Binary tournament: the better of two random members (the first one on a tie)."""
+def _tournament(run: _Run, pop: Population, count: int, size: int = 2) -> torch.Tensor:
+    """Tournament: the best of ``size`` random members (the first drawn on a tie)."""
     P = pop.value.numel()
-    a, b = run.ints(P, (count,)), run.ints(P, (count,))
-    return torch.where(pop.value[b] < pop.value[a], b, a)
+    pick = run.ints(P, (count,))
+    for _ in range(size - 1):
+        other = run.ints(P, (count,))
+        pick = torch.where(pop.value[other] < pop.value[pick], other, pick)
+    return pick
 
 
 def _survivors(pop: Population, size: int) -> Population:
     """The ``size`` best distinct schedules (identical start vectors count once; earlier rows win ties)."""
     _, inverse = torch.unique(pop.dec.start, dim=0, return_inverse=True)
     rows = torch.arange(inverse.numel(), device=inverse.device)
-    first = torch.full((int(inverse.max().item()) + 1,), inverse.numel(), dtype=torch.long, device=inverse.device)
+    first = torch.full((int(inverse.max().item()) + 1,), inverse.numel(), dtype=torch.long,
+                       device=inverse.device)
     first = first.scatter_reduce(0, inverse, rows, reduce="amin")
     keep = first.sort().values
     order = pop.value[keep].argsort(stable=True)
