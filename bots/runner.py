@@ -1,0 +1,316 @@
+"""A bot: runs one plan in one isolated browser context and reports a ``RunOutcome``.
+
+``Bot.run`` never raises for a failing step: the outcome carries the status, the one-line error
+and its kind. Business errors (the site said no, an assert failed, a blocked domain) stop the run
+at once; application errors (timeouts, HTTP 5xx, a detached element, a crash) are retried per
+step with exponential back-off up to ``step.retries`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from loguru import logger
+
+from engine.errors import ApplicationError, BusinessError, DomainBlockedError, RpaError, StepTimeoutError
+from engine.logs import mask
+from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepStatus
+from engine.plan.models import Plan, Step, topological_order
+from engine.plan.template import render
+
+from bots.handlers import HANDLERS, StepScope, check_expect
+
+BACKOFF_S = 0.25  # first retry waits this long, then doubles
+
+
+@dataclass
+class StepEvent:
+    """Progress of a run, one event when a step starts and one when it ends (for progress bars)."""
+
+    run_id: str
+    plan_name: str
+    step_id: str
+    action: str
+    status: str  # started | retrying | succeeded | failed | skipped
+    index: int  # 1-based position of the step in execution order
+    total: int
+    attempt: int = 1
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunContext:
+    """What the engine hands a bot for one run."""
+
+    run_id: str
+    run_dir: Path
+    params: dict[str, str]
+    secret: Callable[[str], str]
+    default_timeout_ms: int = 10_000
+    on_event: Callable[[StepEvent], None] | None = None
+    screenshots: bool = True
+    trace_on_failure: bool = True
+    attempt: int = 1
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def allowed_host(host: str, allowed: list[str]) -> bool:
+    """``example.com`` allows itself and its subdomains; an entry may carry a port."""
+    host = host.lower()
+    bare = host.split(":")[0]
+    for entry in allowed:
+        entry = entry.lower().strip().lstrip(".")
+        if entry in (host, bare) or bare.endswith("." + entry.split(":")[0]) and ":" not in entry:
+            return True
+    return False
+
+
+_NET_ERRORS = {
+    "ERR_CONNECTION_REFUSED": "connection refused",
+    "ERR_NAME_NOT_RESOLVED": "host not found",
+    "ERR_CONNECTION_RESET": "connection reset",
+    "ERR_CONNECTION_TIMED_OUT": "connection timed out",
+    "ERR_ADDRESS_UNREACHABLE": "address unreachable",
+    "ERR_INTERNET_DISCONNECTED": "no network",
+    "ERR_EMPTY_RESPONSE": "empty response",
+}
+
+
+def classify(step: Step, err: Exception, timeout_ms: int, url: str | None) -> RpaError:
+    """A Playwright exception as the framework's one-line error of the right kind."""
+    if isinstance(err, RpaError):
+        return err
+    text = str(err)
+    first = mask(text.strip().splitlines()[0] if text.strip() else type(err).__name__)
+    name = type(err).__name__
+    if name == "TimeoutError":
+        what = f"the {step.action.value} on {step.target.describe()}" if step.target else f"the {step.action.value}"
+        return StepTimeoutError(step.id, timeout_ms, what)
+    for code, words in _NET_ERRORS.items():
+        if code in text:
+            where = url or (step.value or "")
+            parts = urlsplit(where)
+            short = f"{parts.scheme}://{parts.netloc}" if parts.netloc else where
+            return ApplicationError(step.id, f"cannot reach {short} ({words})")
+    if "Target page, context or browser has been closed" in text or "crash" in text.lower():
+        return ApplicationError(step.id, "the browser page closed or crashed")
+    if "not attached" in text or "detached" in text:
+        return ApplicationError(step.id, f"the element was detached while acting on it ({first})")
+    if "intercepts pointer events" in text:
+        return ApplicationError(step.id, f"the element is covered by another one ({first})")
+    return ApplicationError(step.id, first.removeprefix("Error: "))
+
+
+class Bot:
+    """Runs plans in one Playwright ``BrowserContext`` (which the caller owns and closes)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.page: Any = None
+        self._blocked: list[str] = []
+        self._allowed: list[str] = []
+        self._popup: Any = None
+        self._nav: dict[str, Any] = {}
+
+    # -- browser wiring ------------------------------------------------------------------------
+
+    async def _route(self, route: Any) -> None:
+        request = route.request
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and not allowed_host(parts.netloc, self._allowed):
+            # A page may embed third-party assets; only a navigation away fails the run.
+            if request.is_navigation_request():
+                self._blocked.append(parts.netloc)
+            logger.warning("bot: blocked a request to {} (not in allowed domains)", parts.netloc)
+            await route.abort("blockedbyclient")
+            return
+        await route.fallback()
+
+    def _watch(self, page: Any) -> None:
+        page.on("dialog", lambda d: asyncio.ensure_future(self._dialog(d)))
+        page.on("response", self._response)
+
+    async def _dialog(self, dialog: Any) -> None:
+        logger.info("bot: accepted a {} dialog: {}", dialog.type, mask(dialog.message)[:120])
+        try:
+            await dialog.accept()
+        except Exception:  # noqa: BLE001 - the page went away with its dialog
+            pass
+
+    def _response(self, response: Any) -> None:
+        try:
+            if response.request.is_navigation_request() and response.frame.parent_frame is None:
+                self._nav.update(status=response.status, url=response.url)
+        except Exception:  # noqa: BLE001 - a response of a closed frame; nothing to track
+            pass
+
+    def _on_page(self, page: Any) -> None:
+        self._watch(page)
+        if self.page is not None and page is not self.page:
+            self._popup = page
+
+    # -- the run -------------------------------------------------------------------------------
+
+    async def run(self, plan: Plan, ctx: RunContext) -> RunOutcome:
+        started, clock = _now(), time.perf_counter()
+        run_dir = Path(ctx.run_dir)
+        (run_dir / "screens").mkdir(parents=True, exist_ok=True)
+        outcome = RunOutcome(run_id=ctx.run_id, plan_name=plan.name, status=RunStatus.succeeded,
+                             attempt=ctx.attempt, run_dir=str(run_dir), started_at=started)
+        order = topological_order(plan)
+        outputs: dict[str, Any] = {}
+        tracing = False
+        try:
+            self._allowed = list(plan.allowed_domains)
+            if self._allowed:
+                await self.context.route("**/*", self._route)
+            self.context.on("page", self._on_page)
+            if ctx.trace_on_failure:
+                try:
+                    await self.context.tracing.start(snapshots=True, screenshots=False)
+                    tracing = True
+                except Exception as err:  # noqa: BLE001 - tracing is a help, not a requirement
+                    logger.debug("bot: tracing unavailable: {}", err)
+            self.page = await self.context.new_page()
+            for index, sid in enumerate(order, 1):
+                step = plan.step(sid)
+                result = await self._step(plan, step, ctx, index, len(order), outputs, outcome)
+                outcome.steps.append(result)
+                if result.status is not StepStatus.succeeded:
+                    outcome.status = RunStatus.failed
+                    outcome.error, outcome.error_kind = result.error, result.error_kind
+                    for j, rest in enumerate(order[index:], index + 1):
+                        outcome.steps.append(StepOutcome(id=rest, action=plan.step(rest).action.value,
+                                                         status=StepStatus.skipped, attempts=0))
+                        self._emit(ctx, plan, plan.step(rest), "skipped", j, len(order))
+                    break
+        except Exception as err:  # noqa: BLE001 - the browser died under us: a failed run, not a crash
+            logger.exception("bot: run {} broke", ctx.run_id)
+            outcome.status, outcome.error_kind = RunStatus.failed, ErrorKind.application
+            outcome.error = mask(f"Bot.run: the browser failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
+        outcome.outputs = outputs
+        if tracing:
+            try:
+                if outcome.ok:
+                    await self.context.tracing.stop()
+                else:
+                    trace = run_dir / "trace.zip"
+                    await self.context.tracing.stop(path=str(trace))
+                    outcome.trace = str(trace)
+            except Exception as err:  # noqa: BLE001 - a crashed browser cannot hand over its trace
+                logger.debug("bot: trace not saved: {}", err)
+        outcome.finished_at = _now()
+        outcome.seconds = time.perf_counter() - clock
+        return outcome
+
+    async def _step(self, plan: Plan, step: Step, ctx: RunContext, index: int, total: int,
+                    outputs: dict[str, Any], outcome: RunOutcome) -> StepOutcome:
+        timeout = step.timeout_ms or ctx.default_timeout_ms
+
+        def fill_in(text: str) -> str:
+            return render(text, ctx.params, outputs, ctx.secret)
+
+        started, clock = _now(), time.perf_counter()
+        result = StepOutcome(id=step.id, action=step.action.value, status=StepStatus.succeeded,
+                             started_at=started)
+        self._emit(ctx, plan, step, "started", index, total)
+        error: RpaError | None = None
+        for attempt in range(1, step.retries + 2):
+            result.attempts = attempt
+            before = self.page.url
+            self._nav.clear()
+            scope = StepScope(page=self.page, step=step, timeout_ms=timeout, render=fill_in, outputs=outputs,
+                              downloads_dir=Path(ctx.run_dir) / "downloads", last_navigation=self._nav)
+            try:
+                resolved = await HANDLERS[step.action](scope)
+                if resolved is not None:
+                    result.locator = resolved.describe()
+                await self._follow_popup()
+                scope.page = self.page
+                self._check_blocked(step)
+                if step.expect is not None and step.action.value != "assert":
+                    await check_expect(scope, step.expect)
+                outcome.downloads.extend(scope.downloads)
+                error = None
+                break
+            except Exception as err:  # noqa: BLE001 - every failure becomes a typed one-line error
+                if self._blocked:
+                    error = DomainBlockedError(step.id, self._blocked[-1], self._allowed)
+                else:
+                    error = classify(step, err, timeout, self.page.url if self.page else None)
+                if isinstance(error, BusinessError) or attempt > step.retries:
+                    break
+                logger.info("bot: step '{}' attempt {} failed, retrying: {}", step.id, attempt, error.message)
+                self._emit(ctx, plan, step, "retrying", index, total, attempt=attempt, error=error.message)
+                await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+                await self._recover(before)
+        result.seconds = time.perf_counter() - clock
+        if error is not None:
+            result.status = StepStatus.failed
+            result.error = mask(error.message)
+            result.error_kind = ErrorKind.business if isinstance(error, BusinessError) else ErrorKind.application
+            logger.info("bot: step '{}' failed: {}", step.id, result.error)
+        if ctx.screenshots:
+            result.screenshot = await self._screenshot(Path(ctx.run_dir), index, step.id)
+        self._emit(ctx, plan, step, result.status.value, index, total, attempt=result.attempts,
+                   seconds=result.seconds, error=result.error)
+        return result
+
+    def _check_blocked(self, step: Step) -> None:
+        if self._blocked:
+            raise DomainBlockedError(step.id, self._blocked[-1], self._allowed)
+
+    async def _follow_popup(self) -> None:
+        """A click that opened a new tab continues in that tab, as a person would."""
+        popup, self._popup = self._popup, None
+        if popup is not None and not popup.is_closed():
+            try:
+                await popup.wait_for_load_state("domcontentloaded")
+            except Exception:  # noqa: BLE001 - a popup that closed itself at once
+                return
+            self.page = popup
+
+    async def _recover(self, url_before: str) -> None:
+        """Before a retry: leave an error page the failed attempt navigated to."""
+        try:
+            if self.page.is_closed():
+                self.page = await self.context.new_page()
+                if url_before and url_before != "about:blank":
+                    await self.page.goto(url_before)
+            elif self._nav.get("status", 0) >= 500 and self.page.url != url_before:
+                await self.page.go_back()
+        except Exception as err:  # noqa: BLE001 - the retry itself will report what is wrong
+            logger.debug("bot: recovery before retry failed: {}", err)
+
+    async def _screenshot(self, run_dir: Path, index: int, step_id: str) -> str | None:
+        path = run_dir / "screens" / f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', step_id)}.jpg"
+        try:
+            # Password fields are painted over: a secret never lands in a screenshot.
+            await self.page.screenshot(path=str(path), type="jpeg", quality=70, timeout=5000,
+                                       mask=[self.page.locator("input[type=password]")])
+            return str(path)
+        except Exception as err:  # noqa: BLE001 - a closed page has nothing to show
+            logger.debug("bot: no screenshot for '{}': {}", step_id, err)
+            return None
+
+    def _emit(self, ctx: RunContext, plan: Plan, step: Step, status: str, index: int, total: int,
+              **kw: Any) -> None:
+        if ctx.on_event is None:
+            return
+        try:
+            ctx.on_event(StepEvent(run_id=ctx.run_id, plan_name=plan.name, step_id=step.id,
+                                   action=step.action.value, status=status, index=index, total=total, **kw))
+        except Exception as err:  # noqa: BLE001 - a broken progress bar must not break the run
+            logger.debug("bot: on_event failed: {}", err)
