@@ -77,6 +77,7 @@ class Episode(BaseModel):
     llm_calls: int = 0
     invalid: int = 0
     decision_s: list[float] = Field(default_factory=list)
+    llm_decision_s: list[float] = Field(default_factory=list, description="Decisions that asked the model.")
     tokens: list[int] = Field(default_factory=list)
     error: str | None = None
 
@@ -120,6 +121,7 @@ async def planner_episode(planner: Any, page: Any, task: str, seed: int, *, max_
     ep.llm_calls = res.llm_calls
     ep.invalid = sum(_invalid(d) for d in res.decisions)
     ep.decision_s = [d.seconds for d in res.decisions]
+    ep.llm_decision_s = [d.seconds for d in res.decisions if d.llm]
     ep.tokens = [d.prompt_tokens for d in res.decisions]
     ep.error = res.error
     return ep
@@ -166,6 +168,7 @@ def summarize(episodes: list[Episode], tasks: list[str]) -> dict[str, Any]:
         per_task[t] = {"success": round(sum(e.success for e in eps) / max(1, len(eps)), 3), "episodes": len(eps),
                        "mean_reward": round(statistics.fmean([e.reward for e in eps]) if eps else 0.0, 3)}
     decisions = [s for e in episodes for s in e.decision_s]
+    asked = [s for e in episodes for s in e.llm_decision_s]
     tokens = [t for e in episodes for t in e.tokens]
     steps = sum(e.steps for e in episodes)
     return {
@@ -178,6 +181,10 @@ def summarize(episodes: list[Episode], tasks: list[str]) -> dict[str, Any]:
         "tokens_per_observation": round(statistics.fmean(tokens), 1) if tokens else 0.0,
         "p50_decision_s": _pct(decisions, 0.5),
         "p95_decision_s": _pct(decisions, 0.95),
+        # Most decisions have one clear candidate and skip the model; these are the ones that asked it.
+        "llm_decisions": len(asked),
+        "p50_llm_decision_s": _pct(asked, 0.5),
+        "p95_llm_decision_s": _pct(asked, 0.95),
         "errors": sum(1 for e in episodes if e.error),
     }
 
@@ -217,8 +224,16 @@ async def run_miniwob(tasks: list[str], seeds: list[int], *, settings: Settings 
                     finally:
                         await context.close()
     out = summarize(ours, tasks)
+    stats = planner.backend.stats() if hasattr(planner.backend, "stats") else {}
+    model_s = float(stats.get("model_s") or 0.0)
     out.update({"model": planner.model_name, "backend": planner.backend.kind, "seeds": seeds, "max_steps": max_steps,
                 "episode_time_limit_s": episode_s, "model_load_s": round(load_s, 2),
+                "model_load_source": stats.get("load_source"),
+                # Throughput in the model: tokens each call covered (prompt prefix reused from the KV
+                # cache included) and tokens actually run through it, per second of model time.
+                "tokens_per_s": round(stats["scored_tokens"] / model_s, 1) if model_s else None,
+                "forwarded_tokens_per_s": round(stats["forwarded_tokens"] / model_s, 1) if model_s else None,
+                "model_s": round(model_s, 2),
                 "seconds": round(time.perf_counter() - t0, 1)})
     if baseline:
         out["baseline"] = {"agent": "random", **summarize(rand, tasks)}

@@ -72,6 +72,10 @@ class LazyBackend:
     def load(self) -> None:
         self._get()
 
+    def stats(self) -> dict[str, float]:
+        stats = getattr(self._backend, "stats", None)
+        return stats() if stats is not None else {}
+
 
 def get_planner(settings: Settings | None = None, *, backend: str | None = None, model: str | None = None,
                 cache: PlanCache | None = None) -> Planner:

@@ -143,6 +143,9 @@ def _clause_goals(kind: str, tokens: list[str], verb_at: int, clause: str, liter
     if kind == "submit":
         head = " ".join(tokens[verb_at:verb_at + 2]) if verb_at + 1 < len(tokens) and tokens[verb_at + 1].lower() in ("in", "on", "up") else tokens[verb_at]
         fills = _fill_goals(rest, lits, literals, plain, None, False, context) if lits else []
+        if not lits and norm_head(head) in LOGIN_HEADS:
+            fills = _login_goals(rest, plain)
+            return fills + [Goal(verb="submit", text=plain, target=head, context=context)]
         return fills + [Goal(verb="submit", text=plain, target=head if lits else (target or head), context=context)]
     word = tokens[verb_at].lower()
     lit_values = [literals[int(rest[i].strip("\x00"))] for i in lits]
@@ -155,6 +158,33 @@ def _clause_goals(kind: str, tokens: list[str], verb_at: int, clause: str, liter
         target = (word + " " + target).strip()  # 'close', 'reply': the verb names the button
     return [Goal(verb=verb, text=plain, target=target, value=lit_values[0] if lit_values else None,  # type: ignore[arg-type]
                  context=context, ordinal=ordinal, repeat=repeat)]
+
+
+LOGIN_HEADS = {"log in", "login", "sign in", "logon", "log on"}
+USER_TARGET = "username user name login email account"
+PASSWORD_SECRET = "password"
+
+
+def norm_head(head: str) -> str:
+    return " ".join(head.lower().split())
+
+
+def _login_goals(rest: list[str], plain: str) -> list[Goal]:
+    """'log in as alice': type the user name the instruction gives, the password as a secret reference.
+
+    The password is never a value of the instruction: the step types ``{{ secrets.password }}`` and
+    the value is looked up only when the step runs. Both goals are optional (a page without such
+    fields, or already signed in, skips them) and only fill fields whose label matches.
+    """
+    out: list[Goal] = []
+    low = [t.lower() for t in rest]
+    if "as" in low and low.index("as") + 1 < len(rest):
+        user = rest[low.index("as") + 1]
+        if user.lower() not in STOP and not user.startswith("\x00"):
+            out.append(Goal(verb="fill", text=plain, value=user, target=USER_TARGET, optional=True))
+    out.append(Goal(verb="fill", text=plain, value="{{ secrets.%s }}" % PASSWORD_SECRET, target="password",
+                    optional=True))
+    return out
 
 
 def _fill_goals(rest: list[str], lits: list[int], literals: list[str], plain: str, ordinal: int | None,

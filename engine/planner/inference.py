@@ -9,6 +9,7 @@ every token leaving the trie of allowed answers, so the result is always one of 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,24 @@ class Scorer:
         self.model = loaded.model
         self._prefix = _PrefixCache()
         self.calls = 0
+        # Transformers renamed ``past_key_values`` to ``cache`` (5.x); pass whichever this version takes.
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.forwarded_tokens = 0  # tokens the model actually ran (prefix-cache hits excluded)
+        self.scored_tokens = 0  # prompt + answer tokens each call covered (hits included)
+        self.model_s = 0.0
+
+    def _forward(self, input_ids: Any, cache: Any) -> tuple[Any, Any]:
+        """(logits, cache) of one forward pass that extends ``cache``."""
+        import torch
+
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model(input_ids=input_ids, use_cache=True, **{self._cache_kw: cache})
+        self.model_s += time.perf_counter() - t0
+        self.forwarded_tokens += int(input_ids.numel())
+        new_cache = getattr(out, "cache", None)
+        return out.logits, new_cache if new_cache is not None else out.past_key_values
 
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=False))
@@ -72,12 +91,9 @@ class Scorer:
             keep = min(common, len(ids) - 1)
             cache.crop(keep - cache.get_seq_length())  # negative: tokens to drop
             start = keep
-        dev = self.loaded.device
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids[start:]], device=dev), past_key_values=cache,
-                             use_cache=True)
-        self._prefix = _PrefixCache(ids=list(ids), cache=out.past_key_values, last_logits=out.logits[0, -1])
-        return out.past_key_values, out.logits[0, -1]
+        logits, cache = self._forward(torch.tensor([ids[start:]], device=self.loaded.device), cache)
+        self._prefix = _PrefixCache(ids=list(ids), cache=cache, last_logits=logits[0, -1])
+        return cache, logits[0, -1]
 
     def score(self, prompt: str, answers: list[str]) -> Scored:
         """Sum of token log-probabilities of each answer after ``prompt``, in one batched pass."""
@@ -97,13 +113,13 @@ class Scorer:
             # Right padding never changes the real tokens' logits (causal attention), so no mask.
             expanded = copy.deepcopy(cache)
             expanded.batch_repeat_interleave(len(seqs))
-            with torch.inference_mode():
-                out = self.model(input_ids=batch[:, :-1], past_key_values=expanded, use_cache=True)
-            logp = torch.log_softmax(out.logits.float(), dim=-1)
+            logits, _ = self._forward(batch[:, :-1], expanded)
+            logp = torch.log_softmax(logits.float(), dim=-1)
             for i, s in enumerate(seqs):
                 for j in range(1, len(s)):
                     totals[i] += float(logp[i, j - 1, s[j]])
         best = max(range(len(totals)), key=lambda i: totals[i])
+        self.scored_tokens += len(ids) + sum(len(s) for s in seqs)
         return Scored(scores=totals, chosen=best, prompt_tokens=len(ids),
                       answer_tokens=sum(len(s) for s in seqs), ms=(time.perf_counter() - t0) * 1000)
 
@@ -135,11 +151,10 @@ class Scorer:
             node = node[nxt]
             if TokenTrie.END in node and len(node) == 1:
                 break
-            with torch.inference_mode():
-                out = self.model(input_ids=torch.tensor([[nxt]], device=self.loaded.device),
-                                 past_key_values=cache, use_cache=True)
-            logits = out.logits[0, -1]
+            step_logits, cache = self._forward(torch.tensor([[nxt]], device=self.loaded.device), cache)
+            logits = step_logits[0, -1]
         chosen = next(i for i, s in enumerate(seqs) if s == out_tokens)
+        self.scored_tokens += len(ids) + len(out_tokens)
         return Scored(scores=[0.0] * len(answers), chosen=chosen, prompt_tokens=len(ids),
                       answer_tokens=len(out_tokens), ms=(time.perf_counter() - t0) * 1000)
 
@@ -209,3 +224,9 @@ class LocalBackend:
 
     def count_tokens(self, text: str) -> int:
         return len(self.scorer.encode(text))
+
+    def stats(self) -> dict[str, float]:
+        """Throughput so far: tokens the model ran, tokens the calls covered, seconds in the model."""
+        s = self.scorer
+        return {"forwarded_tokens": s.forwarded_tokens, "scored_tokens": s.scored_tokens,
+                "model_s": round(s.model_s, 3), "load_s": round(s.loaded.load_s, 2), "load_source": s.loaded.source}

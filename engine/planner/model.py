@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     device: str
+    source: str = "folder"  # "folder", "gguf" (converted now) or "cache" (converted weights read back)
+    load_s: float = 0.0
 
 
 def embedded_gguf() -> Path:
@@ -80,8 +83,10 @@ def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
 
     hf_logging.disable_progress_bar()  # library code: no progress bars on the user's terminal
 
+    t0 = time.perf_counter()
     display, folder, gguf = resolve_source(settings, name)
     device = pick_device(settings)
+    source = "folder"
     try:
         if gguf is None:
             tok = AutoTokenizer.from_pretrained(folder)
@@ -91,7 +96,9 @@ def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
             if (dense / "config.json").exists():
                 tok = AutoTokenizer.from_pretrained(dense)
                 model = AutoModelForCausalLM.from_pretrained(dense, dtype=torch.float32)
+                source = "cache"
             else:
+                source = "gguf"
                 logger.info("planner: converting {} once (about 20 s); cached under {}", gguf, dense)
                 tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
                 model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
@@ -103,8 +110,9 @@ def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
         torch.set_num_threads(settings.torch_threads or max(1, (os.cpu_count() or 2) // 2))
     model.to(device)
     model.eval()
-    logger.info("planner: model {} ready on {}", display, device)
-    return LoadedModel(name=display, model=model, tokenizer=tok, device=device)
+    load_s = time.perf_counter() - t0
+    logger.info("planner: model {} ready on {} in {:.1f} s (from {})", display, device, load_s, source)
+    return LoadedModel(name=display, model=model, tokenizer=tok, device=device, source=source, load_s=load_s)
 
 
 def _save_dense(model: Any, tok: Any, dense: Path) -> None:

@@ -175,6 +175,8 @@ class Planner:
             cands = candidates(goal, obs, instruction, state)
             if goal.verb in ("click", "submit", "select", "check", "uncheck") and goal.target + (goal.value or ""):
                 cands = [c for c in cands if c.lexical >= MIN_MATCH]
+            elif goal.verb == "fill" and goal.optional and goal.target:
+                cands = [c for c in cands if c.lexical >= MIN_MATCH]  # implied fields: only ones that match
             if goal.verb == "click" and goal.value and progress == 0 and seeks < MAX_SEEK:
                 # A quoted name that no element carries yet: first look behind tabs, folders, pagers.
                 named = [c for c in cands if names_value(obs, c, goal.value)]
@@ -215,6 +217,10 @@ class Planner:
             finished = is_done is not None and await is_done()
         if not finished and error is None:
             missing += [g.text for g in goals[gi:] if not g.optional and g.text not in missing]
+        # Clicks that looked for a target and never found it are not part of the plan.
+        sought = {m[:120] for m in missing}
+        while steps and missing and steps[-1].description in sought:
+            steps.pop()
         url = start_url or getattr(page, "url", "") or ""
         return StepwiseResult(plan=build_plan(instruction, url, steps), decisions=decisions,
                               llm_calls=self.backend.calls - calls0, missing=missing, error=error)
