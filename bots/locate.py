@@ -85,6 +85,8 @@ async def resolve(page: Any, target: Target, *, step_id: str, timeout_ms: int,
             counts.append(count)
             if loc is not None:
                 return Resolved(loc, spec, i, render(spec.describe()))
+        if any(n > 1 for n in counts):  # as Playwright's strict mode: never guess between elements
+            break
         if time.monotonic() >= deadline:
             break
         await asyncio.sleep(POLL_S[min(attempt, len(POLL_S) - 1)])
@@ -92,7 +94,7 @@ async def resolve(page: Any, target: Target, *, step_id: str, timeout_ms: int,
     tried = "; ".join(f"{spec.describe()} matched {n}" for spec, n in zip(target.locators, counts))
     if any(n > 1 for n in counts):
         raise AmbiguousTargetError(
-            step_id, f"target is ambiguous after {timeout_ms} ms ({tried}). Add exact: true, nth, or a narrower locator.")
+            step_id, f"target matches several elements ({tried}). Add exact: true, nth, or a narrower locator.")
     raise ElementNotFoundError(
         step_id, f"no element matches {target.describe()} after {timeout_ms} ms. "
         "The page may have changed: run with repair, or re-record the step.")

@@ -85,6 +85,7 @@ _NET_ERRORS = {
     "ERR_ADDRESS_UNREACHABLE": "address unreachable",
     "ERR_INTERNET_DISCONNECTED": "no network",
     "ERR_EMPTY_RESPONSE": "empty response",
+    "ERR_UNSAFE_PORT": "the browser refuses this port as unsafe",
 }
 
 
@@ -98,12 +99,19 @@ def classify(step: Step, err: Exception, timeout_ms: int, url: str | None) -> Rp
     if name == "TimeoutError":
         what = f"the {step.action.value} on {step.target.describe()}" if step.target else f"the {step.action.value}"
         return StepTimeoutError(step.id, timeout_ms, what)
+    failed_url = re.search(r"net::ERR_[A-Z_]+ at (\S+)", text)
+    if failed_url:
+        url = failed_url.group(1)
     for code, words in _NET_ERRORS.items():
         if code in text:
             where = url or (step.value or "")
             parts = urlsplit(where)
             short = f"{parts.scheme}://{parts.netloc}" if parts.netloc else where
             return ApplicationError(step.id, f"cannot reach {short} ({words})")
+    net = re.search(r"net::(ERR_[A-Z_]+)", text)
+    if net:
+        where = url or (step.value or "")
+        return ApplicationError(step.id, f"cannot reach {where} ({net.group(1).lower()})")
     if "Target page, context or browser has been closed" in text or "crash" in text.lower():
         return ApplicationError(step.id, "the browser page closed or crashed")
     if "not attached" in text or "detached" in text:

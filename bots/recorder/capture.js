@@ -93,7 +93,9 @@
     return c;
   };
   const interactive = (el) => el && el.closest ? el.closest(INTERACTIVE) : null;
+  let lastEnter = -1e9;  // Enter submits a form with a simulated click: the press is the step, not the click
   document.addEventListener('click', (e) => {
+    if (e.detail === 0 && performance.now() - lastEnter < 250) return;
     const raw = e.target;
     const el = interactive(raw);
     if (!el) { send({kind: 'click_nothing', el: describeCounted(raw)}); return; }
@@ -121,6 +123,7 @@
   document.addEventListener('keydown', (e) => {
     const special = ['Enter', 'Escape', 'Tab'];
     if (!special.includes(e.key)) return;
+    if (e.key === 'Enter') lastEnter = performance.now();
     const el = e.target;
     // Flush the field value first: Enter may submit before change fires.
     if (el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') && !['checkbox', 'radio', 'file', 'submit', 'button'].includes((el.type || '').toLowerCase()))
