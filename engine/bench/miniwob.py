@@ -11,6 +11,7 @@ not CPU speed; decision times are reported separately.
 from __future__ import annotations
 
 import importlib.util
+import os
 import random
 import statistics
 import time
@@ -224,6 +225,9 @@ async def run_miniwob(tasks: list[str], seeds: list[int], *, settings: Settings 
                     finally:
                         await context.close()
     out = summarize(ours, tasks)
+    # Latency depends on what else the CPU runs: say how busy the machine was.
+    out["load_avg"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    out["cpu_count"] = os.cpu_count()
     stats = planner.backend.stats() if hasattr(planner.backend, "stats") else {}
     model_s = float(stats.get("model_s") or 0.0)
     out.update({"model": planner.model_name, "backend": planner.backend.kind, "seeds": seeds, "max_steps": max_steps,

@@ -56,7 +56,10 @@ def words(text: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    for suffix in ("ing", "ed", "or", "er", "es", "s"):
+    # "es" only after a sibilant (boxes, matches); otherwise just the "s" (names -> name, invoices -> invoice).
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    for suffix in ("ing", "ed", "or", "er", "s"):
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
             return word[: -len(suffix)]
     return word
