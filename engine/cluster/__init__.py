@@ -7,6 +7,7 @@ its own Chromium and its own secret store. See docs/cluster.md.
 from engine.cluster.client import (
     ClusterError,
     ClusterRuntime,
+    check_cluster,
     connect,
     run_batch_on_cluster,
     run_batch_on_cluster_async,
@@ -14,5 +15,5 @@ from engine.cluster.client import (
 )
 from engine.cluster.security import is_local, make_security
 
-__all__ = ["ClusterError", "ClusterRuntime", "connect", "is_local", "make_security", "run_batch_on_cluster",
+__all__ = ["ClusterError", "ClusterRuntime", "check_cluster", "connect", "is_local", "make_security", "run_batch_on_cluster",
            "run_batch_on_cluster_async", "wait_for_browsers"]

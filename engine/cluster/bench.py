@@ -86,10 +86,16 @@ def bench_cluster(*, workers: list[int] | None = None, jobs: int = 20, kill_one:
                                              settings=settings)
             tp[str(n)] = round(60.0 * batch.succeeded / max(batch.run_seconds, 1e-6), 2)
             result.setdefault("succeeded", {})[str(n)] = batch.succeeded
+            # Bot seconds on the workers: a mean that grows with n means the machine, not Dask, is the limit.
+            bot_s = [r.seconds for r in batch.runs]
+            result.setdefault("mean_bot_seconds", {})[str(n)] = round(sum(bot_s) / max(1, len(bot_s)), 2)
+            result.setdefault("worker_busy", {})[str(n)] = round(sum(bot_s) / max(1e-6, n * batch.run_seconds), 2)
             logger.info("bench cluster: {} worker(s): {} of {} in {:.1f}s", n, batch.succeeded, jobs, batch.run_seconds)
         base = tp[str(counts[0])] or 1e-9
         result["throughput_per_min"] = tp
         result["ratio"] = {k: round(v / base, 2) for k, v in tp.items()}
+        result["cpu_count"] = os.cpu_count()
+        result["load_average_1m"] = round(os.getloadavg()[0], 2)
         if kill_one:
             result["kill_one"] = _kill_one(max(2, counts[-1]), jobs, site.url, files, settings, env)
     result["seconds"] = round(time.perf_counter() - t0, 1)

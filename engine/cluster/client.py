@@ -23,18 +23,20 @@ from engine.cluster.models import ClusterJob, ClusterResult
 from engine.cluster.security import make_security
 from engine.cluster.tasks import execute_job, variable_name
 from engine.config import Settings, get_settings
-from engine.errors import RpaError
+from engine.errors import ApplicationError, RpaError
 from engine.outcome import ErrorKind, RunOutcome, RunStatus
 from engine.plan import Plan, dump_plan
 
 BROWSER = "browser"
 
 
-class ClusterError(RpaError):
-    """The cluster cannot take work now (scheduler unreachable, no browser worker). Transient:
-    a daemon keeps its scheduled jobs and tries again later."""
+class ClusterError(ApplicationError):
+    """The cluster cannot take work now (scheduler unreachable, no browser worker). An application
+    error, so it is transient: a daemon keeps its scheduled jobs and tries again later."""
 
-    transient = True
+    def __init__(self, message: str) -> None:
+        RpaError.__init__(self, message)  # no step: the message is the whole line
+        self.step_id, self.reason = None, message
 
 
 def connect(address: str, *, tls_ca_file: str | None = None, tls_cert: str | None = None,
@@ -51,6 +53,15 @@ def connect(address: str, *, tls_ca_file: str | None = None, tls_cert: str | Non
             f"Cluster.connect: cannot reach the Dask scheduler at {address} within {timeout_s:g} s ({first}). "
             "Start it with `dask scheduler`, or check the address, port and firewall."
         ) from None
+
+
+def check_cluster(address: str, *, timeout_s: float = 10.0, wait_workers_s: float = 0.0, **tls: Any) -> int:
+    """Browser slots at ``address`` now; ``ClusterError`` when unreachable or none (``rpa daemon`` start)."""
+    client = connect(address, timeout_s=timeout_s, **tls)
+    try:
+        return wait_for_browsers(client, wait_workers_s, address)
+    finally:
+        client.close()
 
 
 def browser_slots(client: Any) -> int:
