@@ -118,6 +118,10 @@ class Ranker:
             score += 2.0 + min(1.0, len(norm(name)) / 6)
         score += self.overlap(goal.target, el.words + " " + el.hint)
         score += self.fits_type(words(goal.target), el)
+        numbers = {w for w in words(goal.target) if w.isdigit()}
+        if numbers - set(words(el.words + " " + el.hint + " " + el.context)):
+            # A number the user named ("invoice 3", "row 12") identifies the thing: no match without it.
+            score = min(score, MIN_MATCH - 0.01)
         if goal.context:
             near = 0.8 * self.overlap(goal.context, el.context + " " + el.name)
             # The surroundings pick among elements that match; alone they do not make a match.

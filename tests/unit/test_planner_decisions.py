@@ -97,3 +97,18 @@ def test_token_trie_allows_only_answers() -> None:
     torch = pytest.importorskip("torch")
     masked = mask_logits(torch.zeros(10), [2, 3])
     assert masked[2] == 0 and masked[3] == 0 and masked[0] == -math.inf
+
+
+def test_a_named_number_must_be_on_the_element() -> None:
+    from engine.planner.candidates import MIN_MATCH
+
+    raw = {"url": "http://h/invoices", "title": "Invoices", "items": [
+        _item("control", "link", "Invoices", 0, tag="a"),
+        _item("control", "link", "INV-1003", 20, tag="a"),
+        _item("control", "link", "3", 40, tag="a"),
+    ]}
+    obs = build_observation(raw)
+    goal = decompose("open invoice 3")[0]
+    ok = [obs.element(c.ref).name for c in candidates(goal, obs, "open invoice 3", EpisodeState())
+          if c.lexical >= MIN_MATCH]
+    assert "Invoices" not in ok and "INV-1003" not in ok

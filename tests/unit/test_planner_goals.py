@@ -55,3 +55,18 @@ def test_search_and_unquoted_values() -> None:
 
 def test_unknown_phrasing_still_gives_a_goal() -> None:
     assert _g("Zorglub")[0]["verb"] == "click"
+
+
+def test_log_in_as_fills_user_and_password_reference() -> None:
+    goals = _g("log in as alice and open invoice 3")
+    assert [(g["verb"], g.get("value")) for g in goals[:3]] == [
+        ("fill", "alice"), ("fill", "{{ secrets.password }}"), ("submit", None)]
+    assert goals[0]["optional"] and goals[1]["optional"] and goals[1]["target"] == "password"
+    assert goals[3]["verb"] == "click" and "3" in goals[3]["target"]
+    assert [g["verb"] for g in _g("Sign in")] == ["fill", "submit"]  # the password, as a secret reference
+
+
+def test_plurals_meet_singulars() -> None:
+    from engine.planner.goals import words
+
+    assert words("invoices names boxes fields") == words("invoice name box field")
