@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
-err_console = Console(stderr=True)
+console = Console()
 
 CA_OPTION = typer.Option(None, "--tls-ca-file", envvar="RPA_TLS_CA_FILE", help="CA certificate (PEM) for tls://.")
 CERT_OPTION = typer.Option(None, "--tls-cert", envvar="RPA_TLS_CERT", help="This machine's certificate (PEM).")
@@ -59,7 +59,7 @@ def cmd_bench_cluster(
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
         return
     for k, v in result.items():
-        err_console.print(f"{k:>22}: {v}", highlight=False)
+        console.print(f"{k:>22}: {v}", highlight=False)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -32,8 +32,9 @@ class LocalCluster:
     """``with LocalCluster(workers=2, env={...}) as cl:`` then ``cl.address``, ``cl.client``."""
 
     def __init__(self, workers: int = 2, *, browsers: int = 1, env: dict[str, str] | None = None,
-                 start_timeout_s: float = 60.0) -> None:
-        self.workers, self.browsers = workers, browsers
+                 start_timeout_s: float = 60.0, tls: tuple[str, str, str] | None = None) -> None:
+        """``tls``: (CA file, certificate, key) used by every process; the addresses become tls://."""
+        self.workers, self.browsers, self.tls = workers, browsers, tls
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.start_timeout_s = start_timeout_s
         self.dir = Path(tempfile.mkdtemp(prefix="rpa-local-cluster-"))
@@ -59,8 +60,12 @@ class LocalCluster:
 
     def _start(self) -> None:
         sched_file = self.dir / "scheduler.json"
+        tls_args = []
+        if self.tls:
+            tls_args = ["--tls-ca-file", self.tls[0], "--tls-cert", self.tls[1], "--tls-key", self.tls[2]]
         sched = self._spawn([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                             "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)], "scheduler.log")
+                             "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file),
+                             *(["--protocol", "tls", *tls_args] if self.tls else [])], "scheduler.log")
         deadline = time.monotonic() + self.start_timeout_s
         while not sched_file.exists():
             if sched.poll() is not None or time.monotonic() > deadline:
@@ -70,7 +75,7 @@ class LocalCluster:
         self.address = json.loads(sched_file.read_text())["address"]
         for i in range(self.workers):
             self.add_worker(f"w{i + 1}")
-        self.client = connect(self.address)
+        self.client = connect(self.address, **self.tls_kwargs())
         while browser_slots(self.client) < self.workers * self.browsers:
             dead = [p for p in self.procs if p.poll() is not None]
             if dead or time.monotonic() > deadline:
@@ -79,9 +84,18 @@ class LocalCluster:
             time.sleep(0.2)
         logger.info("local cluster at {} with {} worker(s)", self.address, self.workers)
 
+    def tls_kwargs(self) -> dict[str, str]:
+        """Keywords for ``connect`` and ``run_batch_on_cluster``."""
+        if not self.tls:
+            return {}
+        return {"tls_ca_file": self.tls[0], "tls_cert": self.tls[1], "tls_key": self.tls[2]}
+
     def add_worker(self, name: str) -> subprocess.Popen[bytes]:
+        tls_args = []
+        if self.tls:
+            tls_args = ["--tls-ca-file", self.tls[0], "--tls-cert", self.tls[1], "--tls-key", self.tls[2]]
         return self._spawn([sys.executable, "-m", "engine.cli.main", "worker", "--scheduler", self.address,
-                            "--browsers", str(self.browsers), "--name", name, "--no-gpu"], f"{name}.log")
+                            "--browsers", str(self.browsers), "--name", name, "--no-gpu", *tls_args], f"{name}.log")
 
     def running(self) -> dict[str, dict[str, Any]]:
         """Per worker address: its pid and the runs in progress there."""

@@ -3,6 +3,7 @@ is SIGKILLed mid-job and every job still ends exactly once."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -127,3 +128,33 @@ def test_non_idempotent_job_is_held_not_rerun(cluster, sandbox, tmp_path, monkey
     assert held.status == "interrupted" and "not idempotent" in held.error
     entry = next(e for e in batch.entries if e.job_id == held.job_id)
     assert not entry.ok and entry.run_ids == [held.id] and "by hand" in entry.error
+
+
+def _certs(where: Path) -> tuple[str, str, str]:
+    """A CA and one certificate signed by it, as docs/cluster.md makes them."""
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=where, check=True, capture_output=True, timeout=60)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=node", "-keyout", "node.key", "-out", "node.csr")
+    ssl("x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-out", "node.pem")
+    return str(where / "ca.pem"), str(where / "node.pem"), str(where / "node.key")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make certificates")
+def test_tls_cluster_runs_a_job_and_refuses_plain_tcp(sandbox, tmp_path, monkeypatch):
+    monkeypatch.delenv("RPA_SECRET_PASSWORD", raising=False)
+    tls = _certs(tmp_path)
+    env = {"RPA_HOME": str(tmp_path / "worker-home"), "RPA_SECRET_PASSWORD": "wonderland"}
+    with LocalCluster(workers=1, env=env, tls=tls) as cl:
+        assert cl.address.startswith("tls://")
+        batch = run_batch_on_cluster(_jobs(sandbox.url, 1, "tls"), cl.address, settings=get_settings(),
+                                     **cl.tls_kwargs())
+        assert batch.ok and batch.runs[0].outputs["count"]
+        with pytest.raises(ConfigError, match="TLS address"):
+            connect(cl.address)
+        with pytest.raises(ClusterError, match="cannot reach"):
+            connect(cl.address.replace("tls://", "tcp://"), timeout_s=2)
