@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -41,10 +42,14 @@ class ClusterError(ApplicationError):
 
 def connect(address: str, *, tls_ca_file: str | None = None, tls_cert: str | None = None,
             tls_key: str | None = None, security: Any = None, timeout_s: float = 10.0) -> Any:
-    """A ``distributed.Client`` for ``address``; one-line ``ClusterError`` when it cannot be reached."""
+    """A ``distributed.Client`` for ``address``; one-line ``ClusterError`` when it cannot be reached.
+    TLS files default to ``RPA_TLS_CA_FILE``, ``RPA_TLS_CERT`` and ``RPA_TLS_KEY``."""
     from distributed import Client
 
-    security = security or make_security(address, tls_ca_file, tls_cert, tls_key, role="client")
+    if security is None:
+        security = make_security(address, tls_ca_file or os.environ.get("RPA_TLS_CA_FILE") or None,
+                                 tls_cert or os.environ.get("RPA_TLS_CERT") or None,
+                                 tls_key or os.environ.get("RPA_TLS_KEY") or None, role="client")
     try:
         return Client(address, security=security, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError, asyncio.TimeoutError) as err:
