@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,15 +20,23 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from engine.errors import ApplicationError, BusinessError, DomainBlockedError, RpaError, StepTimeoutError
+from engine.errors import (AmbiguousTargetError, ApplicationError, BusinessError, DomainBlockedError,
+                           ElementNotFoundError, RpaError, StepTimeoutError)
 from engine.logs import mask
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepStatus
+from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepRepair, StepStatus
 from engine.plan.models import Plan, Step, topological_order
 from engine.plan.template import render
 
 from bots.handlers import HANDLERS, StepScope, check_expect
 
 BACKOFF_S = 0.25  # first retry waits this long, then doubles
+MAX_HEALS = 10  # repairs asked for in one run
+
+
+def repairable(error: RpaError) -> bool:
+    """A missing element or an element an expectation waits for: what a changed page looks like."""
+    return isinstance(error, (ElementNotFoundError, AmbiguousTargetError)) or (
+        isinstance(error, ApplicationError) and "expectation" in error.message and "is not visible" in error.message)
 
 
 @dataclass
@@ -60,6 +68,9 @@ class RunContext:
     screenshots: bool = True
     trace_on_failure: bool = True
     attempt: int = 1
+    # Called when a step still fails because the page changed: (plan, step, error, page) -> a
+    # replacement step with the same id and verb, or None. The engine loop supplies it.
+    heal: Callable[[Plan, Step, str, Any], Awaitable[Step | None]] | None = None
 
 
 def _now() -> datetime:
@@ -131,6 +142,7 @@ class Bot:
         self._allowed: list[str] = []
         self._popup: Any = None
         self._nav: dict[str, Any] = {}
+        self._heals = 0
 
     # -- browser wiring ------------------------------------------------------------------------
 
@@ -225,11 +237,6 @@ class Bot:
 
     async def _step(self, plan: Plan, step: Step, ctx: RunContext, index: int, total: int,
                     outputs: dict[str, Any], outcome: RunOutcome) -> StepOutcome:
-        timeout = step.timeout_ms or ctx.default_timeout_ms
-
-        def fill_in(text: str) -> str:
-            return render(text, ctx.params, outputs, ctx.secret)
-
         started, clock = _now(), time.perf_counter()
         result = StepOutcome(id=step.id, action=step.action.value, status=StepStatus.succeeded,
                              started_at=started)
@@ -238,32 +245,15 @@ class Bot:
         for attempt in range(1, step.retries + 2):
             result.attempts = attempt
             before = self.page.url
-            self._nav.clear()
-            scope = StepScope(page=self.page, step=step, timeout_ms=timeout, render=fill_in, outputs=outputs,
-                              downloads_dir=Path(ctx.run_dir) / "downloads", last_navigation=self._nav)
-            try:
-                resolved = await HANDLERS[step.action](scope)
-                if resolved is not None:
-                    result.locator = resolved.describe()
-                await self._follow_popup()
-                scope.page = self.page
-                self._check_blocked(step)
-                if step.expect is not None and step.action.value != "assert":
-                    await check_expect(scope, step.expect)
-                outcome.downloads.extend(scope.downloads)
-                error = None
+            error = await self._attempt(step, ctx, outputs, outcome, result)
+            if error is None or isinstance(error, BusinessError) or attempt > step.retries:
                 break
-            except Exception as err:  # noqa: BLE001 - every failure becomes a typed one-line error
-                if self._blocked:
-                    error = DomainBlockedError(step.id, self._blocked[-1], self._allowed)
-                else:
-                    error = classify(step, err, timeout, self.page.url if self.page else None)
-                if isinstance(error, BusinessError) or attempt > step.retries:
-                    break
-                logger.info("bot: step '{}' attempt {} failed, retrying: {}", step.id, attempt, error.message)
-                self._emit(ctx, plan, step, "retrying", index, total, attempt=attempt, error=error.message)
-                await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
-                await self._recover(before)
+            logger.info("bot: step '{}' attempt {} failed, retrying: {}", step.id, attempt, error.message)
+            self._emit(ctx, plan, step, "retrying", index, total, attempt=attempt, error=error.message)
+            await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+            await self._recover(before)
+        if error is not None and ctx.heal is not None and repairable(error) and self._heals < MAX_HEALS:
+            error = await self._heal(plan, step, ctx, outputs, outcome, result, error)
         result.seconds = time.perf_counter() - clock
         if error is not None:
             result.status = StepStatus.failed
@@ -275,6 +265,54 @@ class Bot:
         self._emit(ctx, plan, step, result.status.value, index, total, attempt=result.attempts,
                    seconds=result.seconds, error=result.error)
         return result
+
+    async def _attempt(self, step: Step, ctx: RunContext, outputs: dict[str, Any], outcome: RunOutcome,
+                       result: StepOutcome) -> RpaError | None:
+        """One try of one step: act, follow a popup, check the expectation. The error, or None."""
+        timeout = step.timeout_ms or ctx.default_timeout_ms
+
+        def fill_in(text: str) -> str:
+            return render(text, ctx.params, outputs, ctx.secret)
+
+        self._nav.clear()
+        scope = StepScope(page=self.page, step=step, timeout_ms=timeout, render=fill_in, outputs=outputs,
+                          downloads_dir=Path(ctx.run_dir) / "downloads", last_navigation=self._nav)
+        try:
+            resolved = await HANDLERS[step.action](scope)
+            if resolved is not None:
+                result.locator = resolved.describe()
+            await self._follow_popup()
+            scope.page = self.page
+            self._check_blocked(step)
+            if step.expect is not None and step.action.value != "assert":
+                await check_expect(scope, step.expect)
+            outcome.downloads.extend(scope.downloads)
+            return None
+        except Exception as err:  # noqa: BLE001 - every failure becomes a typed one-line error
+            if self._blocked:
+                return DomainBlockedError(step.id, self._blocked[-1], self._allowed)
+            return classify(step, err, timeout, self.page.url if self.page else None)
+
+    async def _heal(self, plan: Plan, step: Step, ctx: RunContext, outputs: dict[str, Any], outcome: RunOutcome,
+                    result: StepOutcome, error: RpaError) -> RpaError | None:
+        """The page changed under a recorded step: ask the engine for a replacement step, try it once."""
+        self._heals += 1
+        try:
+            new = await ctx.heal(plan, step, error.message, self.page)  # type: ignore[misc]
+        except Exception as err:  # noqa: BLE001 - a repair that breaks leaves the original error
+            logger.info("bot: repair of step '{}' failed: {}", step.id, err)
+            return error
+        if new is None or new.id != step.id or new.action is not step.action:
+            return error
+        logger.info("bot: step '{}' repaired, trying {}", step.id,
+                    new.target.describe() if new.target else new.action.value)
+        result.attempts += 1
+        again = await self._attempt(new, ctx, outputs, outcome, result)
+        if again is None:
+            outcome.repairs.append(StepRepair(step_id=step.id, old=step.model_dump(mode="json"),
+                                              new=new.model_dump(mode="json")))
+            return None
+        return error
 
     def _check_blocked(self, step: Step) -> None:
         if self._blocked:

@@ -39,6 +39,14 @@ class StepOutcome(BaseModel):
     started_at: datetime | None = None
 
 
+class StepRepair(BaseModel):
+    """A step the bot replaced during the run because the page had changed (old and new as plan JSON)."""
+
+    step_id: str
+    old: dict[str, Any]
+    new: dict[str, Any]
+
+
 class RunOutcome(BaseModel):
     run_id: str
     plan_name: str
@@ -54,6 +62,7 @@ class RunOutcome(BaseModel):
     run_dir: str | None = None
     report: str | None = None
     trace: str | None = None
+    repairs: list[StepRepair] = Field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 

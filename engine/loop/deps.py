@@ -41,6 +41,7 @@ class RunSpec:
     default_timeout_ms: int
     on_event: Callable[[Any], None] | None = None
     attempt: int = 1
+    heal: Callable[..., Any] | None = None  # in-run repair of a step (bots.runner.RunContext.heal)
 
 
 def secret_resolver(settings: Settings, given: Mapping[str, str] | None = None) -> Callable[[str], str]:
@@ -106,7 +107,7 @@ class PlaywrightRuntime:
 
         ctx = RunContext(run_id=spec.run_id, run_dir=spec.run_dir, params=spec.params, secret=spec.secret,
                          default_timeout_ms=spec.default_timeout_ms, on_event=spec.on_event,
-                         attempt=spec.attempt)
+                         attempt=spec.attempt, heal=spec.heal)
         context = await self._new_context()
         try:
             bot = Bot(context)

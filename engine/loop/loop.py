@@ -20,7 +20,7 @@ from engine.config import Settings
 from engine.errors import PlannerError, RpaError
 from engine.history import new_run_id
 from engine.loop import retry as rt
-from engine.loop.deps import LoopDeps, Runtime, RunSpec
+from engine.loop.deps import LoopDeps, Runtime, RunSpec, _observe
 from engine.loop.dispatch import dispatch
 from engine.loop.estimates import estimate_plan, plan_sites, record_durations, step_sites
 from engine.loop.models import BatchOutcome, EntryStatus, JobEntry, JobSpec, Repair
@@ -216,7 +216,8 @@ class Batch:
             return
         plan = self._latest_repair(job, plan) or plan
         while True:
-            outcome, observation = await self._attempt(job, plan, attempt)
+            outcome, observation, healed = await self._attempt(job, plan, attempt)
+            plan = healed or plan  # steps repaired during the run are part of the plan from now on
             verdict = rt.classify(outcome, prev_failed, repairable=True)
             if verdict is rt.Verdict.retry and self._drift_seen(job) and rt.is_not_found(outcome):
                 verdict = rt.Verdict.repair  # this site changed already: do not wait for a second failure
@@ -249,7 +250,23 @@ class Batch:
             self._claims.add((job.key, attempt))
             plan = self._latest_repair(job, plan) or plan
 
-    async def _attempt(self, job: _Job, plan: Plan, attempt: int) -> tuple[RunOutcome, Any]:
+    def _healer(self, job: _Job, plan: Plan, run_id: str, holder: list[Plan]) -> Any:
+        """The bot's in-run repair: observe the page, propose a validated replacement for the step."""
+
+        async def heal(_plan: Plan, step: Any, error: str, page: Any) -> Any:
+            observation = await _observe(page)
+            if observation is None:
+                return None
+            failed = RunOutcome(run_id=run_id, plan_name=plan.name, status=RunStatus.failed, error=error)
+            new = await self._repair(job, holder[0], step.id, failed, observation)
+            if new is None:
+                return None
+            holder[0] = new
+            return new.step(step.id)
+
+        return heal
+
+    async def _attempt(self, job: _Job, plan: Plan, attempt: int) -> tuple[RunOutcome, Any, Plan | None]:
         history, settings = self.deps.history, self.settings
         run_id = new_run_id()
         run_dir = settings.runs_dir / run_id
@@ -257,8 +274,10 @@ class Batch:
                           scheduled_for=job.spec.scheduled_for, attempt=attempt, run_dir=str(run_dir))
         job.entry.run_ids.append(run_id)
         job.entry.attempts += 1
+        holder = [plan]
         spec = RunSpec(run_id=run_id, run_dir=run_dir, params=job.params, secret=self.deps.secret,
-                       default_timeout_ms=settings.step_timeout_ms, on_event=self.on_event, attempt=attempt)
+                       default_timeout_ms=settings.step_timeout_ms, on_event=self.on_event, attempt=attempt,
+                       heal=self._healer(job, plan, run_id, holder))
         assert self.runtime is not None
         run_dir.mkdir(parents=True, exist_ok=True)
         sink = add_json_file(run_dir / "log.jsonl", run_id=run_id)
@@ -280,8 +299,9 @@ class Batch:
         outcome.run_dir = outcome.run_dir or str(run_dir)
         if attempt == job.spec.attempt:
             outcome.llm_calls += job.entry.llm_calls
-        self._store(job, plan, outcome)
-        return outcome, observation
+        healed = holder[0] if holder[0] is not plan else None
+        self._store(job, healed or plan, outcome)
+        return outcome, observation, healed
 
     def _store(self, job: _Job, plan: Plan, outcome: RunOutcome) -> None:
         history = self.deps.history
@@ -362,7 +382,7 @@ class Batch:
             candidates = []
             if self.deps.repair_with_planner:
                 candidates.append(("planner", await self._planner_repair(plan, step_id, outcome, observation)))
-            candidates.append(("observation", deterministic_repair(plan, step_id, observation)))
+            candidates.append(("observation", deterministic_repair(plan, step_id, observation, outcome.error)))
             tried = {r.new for r in job.entry.repairs if r.step_id == step_id}
             for source, new in candidates:
                 if new is None:
@@ -434,7 +454,10 @@ def _describe(plan: Plan, step_id: str) -> str:
         step = plan.step(step_id)
     except KeyError:
         return "(removed)"
-    return step.target.describe() if step.target is not None else step.action.value
+    out = step.target.describe() if step.target is not None else step.action.value
+    if step.expect is not None and step.expect.visible is not None:
+        out += f" (expects {step.expect.visible.describe()})"
+    return out
 
 
 def _kind(err: RpaError) -> ErrorKind:

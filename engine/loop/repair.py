@@ -102,9 +102,12 @@ def _target_for(observation: Any, el: Any) -> Target | None:
         target.model_dump() if hasattr(target, "model_dump") else target)
 
 
-def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any) -> Plan | None:
-    """Swap the failed step's target for the observed element that best matches the old one."""
+def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any, error: str | None = None) -> Plan | None:
+    """Swap the failed step's target (or, when its expectation failed, the element the expectation
+    waits for) for the observed element that best matches the old one."""
     step = plan.step(failed_step_id)
+    if error and "expectation" in error and step.expect is not None and step.expect.visible is not None:
+        return _repair_expectation(plan, failed_step_id, observation)
     if step.target is None:
         return None
     old = step.target.locators
@@ -119,6 +122,29 @@ def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any) -> P
         logger.info("repair: step '{}' {} -> {} (score {:.2f})", step.id, step.target.describe(),
                     target.describe(), score)
         return replace_target(plan, failed_step_id, target)
+    return None
+
+
+def _repair_expectation(plan: Plan, step_id: str, observation: Any) -> Plan | None:
+    step = plan.step(step_id)
+    old = step.expect.visible  # type: ignore[union-attr]
+    scored = sorted(((score_element(old.locators, Action.click, el), i, el)  # type: ignore[union-attr]
+                     for i, el in enumerate(_elements(observation))), key=lambda t: (-t[0], t[1]))
+    for score, _, el in scored:
+        if score < MIN_SCORE:
+            break
+        target = _target_for(observation, el)
+        if target is None or target.describe() == old.describe():  # type: ignore[union-attr]
+            continue
+        logger.info("repair: step '{}' expects {} instead of {} (score {:.2f})", step_id, target.describe(),
+                    old.describe(), score)  # type: ignore[union-attr]
+        data = plan.model_dump(mode="json")
+        merged = [loc.model_dump(mode="json") for loc in target.locators]
+        merged += [loc.model_dump(mode="json") for loc in old.locators]  # type: ignore[union-attr]
+        for s in data["steps"]:
+            if s["id"] == step_id:
+                s["expect"]["visible"] = merged
+        return Plan.model_validate(data)
     return None
 
 

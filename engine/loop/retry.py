@@ -14,7 +14,7 @@ from engine.outcome import ErrorKind, RunOutcome, StepStatus
 
 # Phrases the runner uses when no locator of a target matched (ElementNotFoundError).
 _NOT_FOUND = re.compile(
-    r"(no element|not found|matched nothing|matches nothing|no locator|did not match|"
+    r"(no element|not found|is not visible|matched nothing|matches nothing|no locator|did not match|"
     r"waiting for (get_by|locator)|ElementNotFound)",
     re.IGNORECASE,
 )

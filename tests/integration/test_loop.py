@@ -140,7 +140,7 @@ async def test_second_run_of_an_instruction_makes_no_llm_call(sandbox) -> None:
     instruction = "Log in as alice"
     first = await run_batch_async([JobSpec(instruction=instruction, url=sandbox.url + "/")], concurrency=2,
                                   secrets={"password": "wonderland"})
-    assert first.llm_calls > 0
+    assert not first.entries[0].from_cache  # planned (the model may settle easy choices without a call)
     assert first.entries[0].ok, first.entries[0].error
     second = await run_batch_async([JobSpec(instruction=instruction, url=sandbox.url + "/")], concurrency=2,
                                    secrets={"password": "wonderland"})
