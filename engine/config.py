@@ -50,6 +50,7 @@ class Settings(BaseModel):
     # CPU threads for the planner's model; unset = half the cores (busy spinning threads slow it down a lot).
     torch_threads: int | None = Field(default_factory=lambda: int(v) if (v := _env("RPA_TORCH_THREADS")) else None)
     webhook_url: str | None = Field(default_factory=lambda: _env("RPA_WEBHOOK_URL"))
+    cluster: str | None = Field(default_factory=lambda: _env("RPA_CLUSTER"))  # Dask scheduler address
     smtp_host: str | None = Field(default_factory=lambda: _env("RPA_SMTP_HOST"))  # "host" or "host:port"
     smtp_to: str | None = Field(default_factory=lambda: _env("RPA_SMTP_TO"))
     smtp_from: str | None = Field(default_factory=lambda: _env("RPA_SMTP_FROM"))

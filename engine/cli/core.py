@@ -153,7 +153,7 @@ def _run_sequential(plans: list[tuple[Path, Any]], params: dict[str, str], heade
 
 def _run_with_loop(loop: Any, plans: list[tuple[Path, Any]], params: dict[str, str], headed: bool,
                    concurrency: int, on_event: Callable[[Any], None], instruction: str | None,
-                   url: str | None) -> tuple[Any, list[RunOutcome]]:
+                   url: str | None, cluster: str | None = None) -> tuple[Any, list[RunOutcome]]:
     """Missing inputs are checked (and recorded as failed runs) here, so that every path records them."""
     from engine.runs import precheck
 
@@ -161,7 +161,9 @@ def _run_with_loop(loop: Any, plans: list[tuple[Path, Any]], params: dict[str, s
     jobs, refused = [], []
     for path, plan in plans:
         mine = _params_for(plan, params, several)
-        failed = precheck(plan, mine, plan_path=str(path))
+        # On a cluster, secrets are resolved by the workers from their own stores.
+        failed = precheck(plan, mine, plan_path=str(path),
+                          secrets=dict.fromkeys(plan.secrets, "-") if cluster else None)
         if failed is not None:
             refused.append(failed)
         else:
@@ -170,6 +172,10 @@ def _run_with_loop(loop: Any, plans: list[tuple[Path, Any]], params: dict[str, s
         jobs.append(loop.JobSpec(instruction=instruction, url=url, params=params))
     if not jobs:
         return None, refused
+    if cluster:
+        from engine.cluster import run_batch_on_cluster
+
+        return run_batch_on_cluster(jobs, cluster, on_event=on_event), refused
     return loop.run_batch(jobs, concurrency=concurrency, on_event=on_event, headed=headed), refused
 
 
@@ -201,6 +207,8 @@ def cmd_run(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Bots running at once."),
     instruction: str | None = typer.Option(None, "--instruction", help="Plan this with the LLM and run it too."),
     url: str | None = typer.Option(None, "--url", help="Start page for --instruction."),
+    cluster: str | None = typer.Option(None, "--cluster", envvar="RPA_CLUSTER",
+                                       help="Dask scheduler address: run the bots on its workers (docs/cluster.md)."),
 ) -> None:
     """Run plan files (and/or an instruction); exit 0 only when every run succeeded."""
     files = list(files or [])
@@ -216,7 +224,7 @@ def cmd_run(
         batch = None
         if loop is not None and hasattr(loop, "run_batch") and (plans or instruction):
             batch, refused = _run_with_loop(loop, plans, params, headed, concurrency, progress.on_event,
-                                            instruction, url)
+                                            instruction, url, cluster)
             results: list[RunOutcome | RpaError] = [*bad, *refused, *(batch.runs if batch else [])]
             if batch is not None:  # jobs that never reached a bot (not planned, unschedulable)
                 ran = {r.run_id for r in batch.runs}

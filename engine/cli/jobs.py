@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -111,6 +112,8 @@ def cmd_daemon(
     concurrency: int = typer.Option(1, "--concurrency", min=1, max=64, help="Jobs run at a time."),
     grace: float = typer.Option(30.0, "--grace", min=0, help="Seconds running jobs get to finish on stop."),
     db: str | None = DB_OPTION,
+    cluster: str | None = typer.Option(None, "--cluster", envvar="RPA_CLUSTER",
+                                       help="Dask scheduler address: jobs run on its workers (docs/cluster.md)."),
 ) -> None:
     """Run the scheduled jobs in the foreground until SIGTERM or Ctrl+C."""
     from engine.config import get_settings
@@ -119,6 +122,11 @@ def cmd_daemon(
 
     settings = get_settings().ensure()
     setup(level="INFO")
+    if cluster:
+        from engine.cluster import check_cluster
+
+        check_cluster(cluster)  # unreachable: one line and exit 1, before any job is taken
+        os.environ["RPA_CLUSTER"] = cluster  # each job's worker process dispatches there
     add_json_file(settings.home / "logs" / "daemon.jsonl")
     Daemon(settings, url=db, options=DaemonOptions(concurrency=concurrency, grace_s=grace)).serve()
 

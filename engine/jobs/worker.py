@@ -87,7 +87,12 @@ def run_plan_job(job: JobDef, when: datetime, attempt: int, settings: Settings, 
         spec = loop.JobSpec(plan=plan, plan_path=job.plan_path, instruction=job.instruction, url=job.url,
                             params=job.params, job_id=job.id, scheduled_for=to_utc(when), attempt=attempt,
                             retries=max(0, last_attempt(job) - attempt))
-        loop.run_batch([spec], concurrency=1, settings=settings)
+        if settings.cluster:
+            from engine.cluster import run_batch_on_cluster
+
+            run_batch_on_cluster([spec], settings.cluster, settings=settings)
+        else:
+            loop.run_batch([spec], concurrency=1, settings=settings)
     else:
         _run_plan_sequential(job, plan, when, attempt, settings)
     rows = runs_for(history, job.id, when, attempt)
