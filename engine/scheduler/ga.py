@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +27,25 @@ from engine.scheduler.sgs import (INF, Compiled, Decoded, compile_problem, decod
 
 DEFAULT_SCHEDULES = 2000
 HORIZON_MARGIN = 1.25
+
+
+@contextmanager
+def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
+    """Run the search with ``threads`` intra-op CPU threads (``None``: leave torch's setting).
+
+    The decoder's tensors are small (tens of rows), so one thread is as fast as several on an idle
+    machine, and on a busy one several threads spin at every op's barrier waiting for a descheduled
+    peer: measured 10x slower per decode with 2 threads on 2 loaded cores. torch's setting is
+    process-wide, so it is restored afterwards."""
+    if device.type != "cpu" or threads is None or threads == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -82,6 +103,21 @@ class _Run:
         self.count += keys.shape[0]
         return Population(dec, self.fitness(dec))
 
+    def decode_guessed(self, keys: torch.Tensor, guess: int) -> Population:
+        """Decode under a guessed horizon first and again at the full one only the rows that did not
+        fit: a row that fits decodes the same under any longer horizon, so the result is unchanged,
+        and the per-step cost grows with the horizon (the full one is the sum of all durations)."""
+        if guess >= self.horizon:
+            return self.decode(keys)
+        dec = decode(self.c, keys, horizon=guess)
+        bad = (~dec.valid).nonzero().flatten()
+        if bad.numel():
+            redo = decode(self.c, keys[bad], horizon=self.horizon)
+            for f in ("start", "finish", "order", "valid"):
+                getattr(dec, f)[bad] = getattr(redo, f)
+        self.count += keys.shape[0]
+        return Population(dec, self.fitness(dec))
+
     def fitness(self, dec: Decoded) -> torch.Tensor:
         """The objective; for the makespan, ties go to the schedule whose activities end earlier overall."""
         value = evaluate(self.c, dec, self.objective)
@@ -131,16 +167,20 @@ class GASolver(Solver):
     def __init__(self, *, seed: int = 0, objective: Objective | str = Objective.makespan,
                  population: int | None = None, mutation: float = 0.3, fbi: bool | None = None,
                  patience: int = 12, random_share: float = 0.25, second_move: bool = True,
-                 tiebreak: bool = True, tournament: int = 2, fixed: dict[str, int] | None = None,
-                 initial: list[dict[str, int]] | None = None) -> None:
+                 tiebreak: bool = True, tournament: int = 2, threads: int | None = 1,
+                 fixed: dict[str, int] | None = None, initial: list[dict[str, int]] | None = None) -> None:
         super().__init__(seed=seed, objective=objective)
         self.population, self.mutation, self.fbi, self.patience = population, mutation, fbi, patience
         self.random_share, self.second_move, self.tiebreak = random_share, second_move, tiebreak
-        self.tournament = tournament
+        self.tournament, self.threads = tournament, threads
         self.fixed = fixed or {}
         self.initial = initial or []
 
     def solve(self, problem: Problem, *, budget: Budget, device: torch.device) -> Schedule:
+        with cpu_threads(device, self.threads):
+            return self._solve(problem, budget=budget, device=device)
+
+    def _solve(self, problem: Problem, *, budget: Budget, device: torch.device) -> Schedule:
         c = compile_problem(problem, device, fixed=self.fixed)
         if c.n == 0:
             return Schedule(start={}, makespan=0, objective=self.objective, solver=self.name, seed=self.seed,
@@ -184,7 +224,7 @@ class GASolver(Solver):
         for start in self.initial:
             order = sorted(idx, key=lambda k: (start.get(k, INF), idx[k]))
             keys.append(torch.tensor([order.index(a.id) for a in problem.activities], dtype=torch.long))
-        pop = run.decode(torch.stack(keys).to(run.c.device))
+        pop = run.decode_guessed(torch.stack(keys).to(run.c.device), _horizon_guess(problem, run.c))
         run.shrink(pop)
         return pop
 
@@ -241,6 +281,22 @@ class GASolver(Solver):
         if fbi:
             children = run.improve(children)
         return _survivors(Population.cat(children, pop), size)
+
+
+def _horizon_guess(problem: Problem, c: Compiled) -> int:
+    """Twice a lower bound on the makespan (critical path with releases, started work, the busiest
+    resource's total demand over its capacity), in decoder steps: most rule schedules fit in it."""
+    if c.n == 0:
+        return c.horizon
+    _, ef, _, _ = rules.critical_path(problem)
+    bound = -(-max(ef) // c.quantum)
+    fixed = c.fixed >= 0
+    if bool(fixed.any()):
+        bound = max(bound, int((c.fixed + c.dur)[fixed].max().item()))
+    if c.cap.numel():
+        work = (c.dur.unsqueeze(1) * c.dem.long()).sum(0)
+        bound = max(bound, int((-(-work // c.cap.long().clamp(min=1))).max().item()))
+    return 2 * bound + c.max_dur + 1
 
 
 def _tournament(run: _Run, pop: Population, count: int, size: int = 2) -> torch.Tensor:

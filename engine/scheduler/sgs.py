@@ -151,7 +151,7 @@ def decode(c: Compiled, keys: torch.Tensor, *, horizon: int | None = None, backw
             bad = torch.cat([zero_col, (~fits).to(torch.int32).cumsum(1, dtype=torch.int32), pad], 1)
             ok &= bad.gather(1, end) == bad[:, :H]  # no infeasible step in [t, t + d); pad keeps end in range
         t = ok.to(torch.int8).argmax(1)
-        valid &= ok.any(1)
+        valid &= ok.gather(1, t.unsqueeze(1)).squeeze(1)  # argmax is 0 when no step fits; any() is slower
         start[rows, j] = t
         finish[rows, j] = t + d
         placed[rows, j] = True

@@ -77,15 +77,36 @@ def test_bench_psplib_json(tmp_path):
     from engine.cli.main import app
 
     result = CliRunner().invoke(app, ["bench", "psplib", str(J301_1), str(PSPLIB / "j30" / "j301_2.sm"),
-                                      "--schedules", "300", "--baseline", "lft", "--device", "cpu", "--json"])
+                                      "--schedules", "300", "--baseline", "lft", "--device", "cpu",
+                                      "--determinism", "1", "--no-online", "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["results"]
+    report = json.loads(result.stdout)
+    rows = report["results"]
     assert [r["solver"] for r in rows] == ["ga", "lft"]
     for r in rows:
         assert {"set", "solver", "instances", "reference", "mean_pct_above_reference", "schedules_per_s",
-                "seconds", "device"} <= set(r)
+                "seconds", "device", "cores"} <= set(r)
         assert r["set"] == "j30" and r["instances"] == 2 and r["reference"] == "optimum"
     assert rows[0]["mean_pct_above_reference"] <= rows[1]["mean_pct_above_reference"]
+    assert rows[0]["deterministic"] is True and rows[0]["determinism_checked"] == 1
+    assert report["online"] is None and report["cpu_count"] >= 1
+
+
+def test_bench_cpsat_rows_per_time_limit():
+    from engine.bench.psplib import run_bench
+
+    rows = run_bench([str(J301_1)], schedules=100, baselines=["cpsat"], time_limits=[0.2, 0.5], determinism=0)
+    assert [(r.solver, r.budget.split(" ")[0]) for r in rows] == [("ga", "100"), ("cpsat", "0.2"), ("cpsat", "0.5")]
+    assert rows[1].cores == rows[2].cores >= 1 and rows[0].deterministic is None
+
+
+def test_online_bench_never_worse_than_the_current_order():
+    from engine.bench.psplib import online_bench
+
+    result = online_bench(pending=20, slots=3, budget_ms=20, trials=2)
+    assert result.feasible and result.running_jobs >= 1
+    assert result.pending_jobs + result.running_jobs == 23
+    assert result.mean_pct_better_than_current >= 0
 
 
 def test_bench_unknown_baseline_fails_fast():

@@ -107,3 +107,23 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(SchedulerError, match="no CUDA GPU"):
         solve(random_problem(1), device="cuda")
+
+
+def test_guessed_horizon_decodes_like_the_full_one():
+    from engine.scheduler.base import Budget
+    from engine.scheduler.ga import _Run
+
+    problem = random_problem(9, n=14, resources=3, releases=True)
+    c = compile_problem(problem)
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.stack([torch.randperm(c.n, generator=gen) for _ in range(40)])
+    full = decode(c, keys)
+    for guess in (1, 8, 20, c.horizon + 5):
+        pop = _Run(c, Objective.makespan, Budget(schedules=100), 0).decode_guessed(keys, guess)
+        assert torch.equal(pop.dec.start, full.start) and bool(pop.dec.valid.all())
+
+
+def test_solve_restores_torch_threads():
+    before = torch.get_num_threads()
+    solve(random_problem(3, n=8), budget_schedules=50)
+    assert torch.get_num_threads() == before
