@@ -122,11 +122,13 @@ def references(files: list[Path], solutions: str | None) -> dict[Path, tuple[int
 def run_bench(paths: list[str], *, schedules: int = 5000, time_limit: float = 1.0, baselines: list[str],
               device: str | None = "cpu", seeds: int = 1, limit: int | None = None,
               solutions: str | None = None, cpsat_limit: int | None = None,
-              time_limits: list[float] | None = None, determinism: int = 2) -> list[BenchRow]:
+              time_limits: list[float] | None = None, determinism: int = 2,
+              ga_time_limit: float | None = None) -> list[BenchRow]:
     """One row per (set, solver). The GA runs ``seeds`` seeds with ``schedules`` each (a
     deviation averaged over seeds) and solves the first ``determinism`` instances again to check
     that a seed gives the same schedule; CP-SAT gets each of ``time_limits`` (default
-    ``[time_limit]``) seconds per instance on every core, one row each."""
+    ``[time_limit]``) seconds per instance on every core, one row each. With ``ga_time_limit`` the
+    GA gets that many seconds per instance instead of a schedule count (no longer deterministic)."""
     for base in baselines:
         get_solver(base)  # an unknown name fails before any work
     limits = time_limits or [time_limit]
@@ -140,7 +142,7 @@ def run_bench(paths: list[str], *, schedules: int = 5000, time_limit: float = 1.
     for name, group in sets.items():
         problems = [(f, load_sm(f)) for f in group]
         rows.append(_run_solver(name, "ga", problems, refs, dev, seeds=seeds, schedules=schedules,
-                                determinism=determinism))
+                                time_limit=ga_time_limit, determinism=0 if ga_time_limit else determinism))
         for base in baselines:
             chosen = _spread(problems, cpsat_limit) if base == "cpsat" and cpsat_limit else problems
             for limit_s in limits if base == "cpsat" else [time_limit]:
@@ -153,6 +155,8 @@ def _solve_one(problem: Problem, solver: str, dev: torch.device, seed: int, sche
                time_limit: float | None) -> Schedule:
     if solver == "cpsat":
         return solve(problem, solver="cpsat", budget_ms=(time_limit or 1.0) * 1000, seed=seed)
+    if solver == "ga" and time_limit:
+        return solve(problem, budget_ms=time_limit * 1000, device=dev, seed=seed)
     return solve(problem, solver=solver, budget_schedules=schedules, device=dev, seed=seed)
 
 
@@ -184,7 +188,8 @@ def _run_solver(set_name: str, solver: str, problems: list, refs: dict, dev: tor
     cpsat = solver == "cpsat"
     workers = os.cpu_count() or 1
     budget = (f"{time_limit:g} s/instance, {workers} workers" if cpsat
-              else f"{schedules} schedules/instance" if solver == "ga" else "1 schedule/instance")
+              else (f"{time_limit:g} s/instance" if time_limit else f"{schedules} schedules/instance")
+              if solver == "ga" else "1 schedule/instance")
     runs = len(problems) * seeds
     return BenchRow(set=set_name, solver=solver, instances=len(problems), reference=refs[problems[0][0]][1],
                     mean_pct_above_reference=round(sum(pcts) / len(pcts), 3),

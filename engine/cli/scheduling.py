@@ -17,6 +17,8 @@ def cmd_bench_psplib(
     schedules: int = typer.Option(5000, "--schedules", min=1, help="Schedules per instance for the GA."),
     time_limit: str = typer.Option("1", "--time-limit",
                                    help="Seconds per instance for CP-SAT; a list like 1,10 gives one row each."),
+    ga_time_limit: float | None = typer.Option(None, "--ga-time-limit", min=0.01,
+                                               help="Give the GA seconds per instance instead of --schedules."),
     baseline: str = typer.Option("cpsat,lft", "--baseline", help="Comma-separated: cpsat, lft, minslack, wspt."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto (CUDA when present)."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="GA seeds per instance (deviation averaged)."),
@@ -44,7 +46,7 @@ def cmd_bench_psplib(
         raise SchedulerError(f"Bench.psplib: --time-limit {time_limit!r} must be at least 0.01 s.")
     rows = run_bench(paths, schedules=schedules, time_limit=limits[0], time_limits=limits, baselines=names,
                      device=device, seeds=seeds, limit=limit, solutions=solutions, cpsat_limit=cpsat_limit,
-                     determinism=determinism)
+                     determinism=determinism, ga_time_limit=ga_time_limit)
     report = BenchReport(results=rows, online=online_bench(budget_ms=online_ms, device=device) if online else None,
                          cpu_count=os.cpu_count() or 1, load_average=os.getloadavg())
     if as_json:
