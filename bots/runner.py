@@ -28,6 +28,7 @@ from engine.plan.models import Plan, Step, topological_order
 from engine.plan.template import render
 
 from bots.handlers import HANDLERS, StepScope, check_expect
+from bots.screens import Screencast
 
 BACKOFF_S = 0.25  # first retry waits this long, then doubles
 MAX_HEALS = 10  # repairs asked for in one run
@@ -143,6 +144,7 @@ class Bot:
         self._popup: Any = None
         self._nav: dict[str, Any] = {}
         self._heals = 0
+        self._cast = Screencast(context)
 
     # -- browser wiring ------------------------------------------------------------------------
 
@@ -204,6 +206,8 @@ class Bot:
                 except Exception as err:  # noqa: BLE001 - tracing is a help, not a requirement
                     logger.debug("bot: tracing unavailable: {}", err)
             self.page = await self.context.new_page()
+            if ctx.screenshots:
+                await self._cast.follow(self.page)
             for index, sid in enumerate(order, 1):
                 step = plan.step(sid)
                 result = await self._step(plan, step, ctx, index, len(order), outputs, outcome)
@@ -221,6 +225,11 @@ class Bot:
             outcome.status, outcome.error_kind = RunStatus.failed, ErrorKind.application
             outcome.error = mask(f"Bot.run: the browser failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
         outcome.outputs = outputs
+        if self._cast.slots:
+            missing = set(await self._cast.flush())
+            for step in outcome.steps:
+                if step.screenshot in missing:
+                    step.screenshot = None
         if tracing:
             try:
                 if outcome.ok:
@@ -261,7 +270,11 @@ class Bot:
             result.error_kind = ErrorKind.business if isinstance(error, BusinessError) else ErrorKind.application
             logger.info("bot: step '{}' failed: {}", step.id, result.error)
         if ctx.screenshots:
-            result.screenshot = await self._screenshot(Path(ctx.run_dir), index, step.id)
+            path = Path(ctx.run_dir) / "screens" / f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', step.id)}.jpg"
+            if error is None and await self._cast.follow(self.page):
+                result.screenshot = self._cast.mark(path)  # written from the screencast when the run ends
+            else:  # a failure deserves an exact picture
+                result.screenshot = await self._screenshot(path, step.id)
         self._emit(ctx, plan, step, result.status.value, index, total, attempt=result.attempts,
                    seconds=result.seconds, error=result.error)
         return result
@@ -340,8 +353,7 @@ class Bot:
         except Exception as err:  # noqa: BLE001 - the retry itself will report what is wrong
             logger.debug("bot: recovery before retry failed: {}", err)
 
-    async def _screenshot(self, run_dir: Path, index: int, step_id: str) -> str | None:
-        path = run_dir / "screens" / f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', step_id)}.jpg"
+    async def _screenshot(self, path: Path, step_id: str) -> str | None:
         try:
             # Password fields are painted over: a secret never lands in a screenshot.
             await self.page.screenshot(path=str(path), type="jpeg", quality=70, timeout=5000,
