@@ -1,0 +1,96 @@
+"""Training commands: ``rpa train`` (LoRA fine-tuning of the planner) and ``rpa models``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from engine.config import get_settings
+from engine.errors import ConfigError
+
+console = Console(stderr=True)
+
+
+def cmd_train(
+    from_history: bool = typer.Option(False, "--from-history", help="Decisions of successful runs in the history."),
+    recordings: Path | None = typer.Option(None, "--recordings", help="A folder of recordings (replayed on the sandbox)."),
+    dataset: list[Path] = typer.Option([], "--dataset", help="JSON-lines file(s): rpa export-dataset or chat format."),
+    base: str | None = typer.Option(None, "--base", help="Base model: default the embedded one; a trained NAME, folder or .gguf."),
+    name: str | None = typer.Option(None, "--name", help="Name of the new model under RPA_HOME/models (default: planner-N)."),
+    epochs: int = typer.Option(2, "--epochs", min=1, max=100),
+    lr: float = typer.Option(3e-4, "--lr", min=1e-7, help="Learning rate of the adapter."),
+    rank: int = typer.Option(8, "--rank", min=1, max=256, help="LoRA rank."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: RPA_DEVICE, else cuda if present)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
+    save_examples: Path | None = typer.Option(None, "--save-examples", help="Also write the (masked) examples as JSON lines."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing model of that name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Fine-tune the planner (LoRA) on examples in its own decision format; the base is never modified."""
+    from engine.training import TrainConfig, collect, model_dir, train, write_jsonl
+
+    settings = get_settings()
+    if name is None:
+        n = 1
+        while (settings.models_dir / f"planner-{n}").exists():
+            n += 1
+        name = f"planner-{n}"
+    target = model_dir(settings, name)
+    if target.exists() and not force:  # say so before the sources are read (replays take a while)
+        raise ConfigError(f"Training: model '{name}' exists at {target}. Choose another --name or pass --force.")
+    got = collect(settings, history=from_history, recordings=recordings, datasets=list(dataset))
+    counts = got.counts()
+    console.print(f"{len(got.examples)} example(s): "
+                  + (", ".join(f"{v} from {k}" for k, v in sorted(counts.items())) or "none"), highlight=False)
+    for why, v in sorted(got.skipped.items()):
+        console.print(f"  left out {v}: {why}", style="dim", highlight=False)
+    if not got.examples:
+        raise ConfigError("Training: no usable example in the given sources (see 'left out' above).")
+    if save_examples is not None:
+        write_jsonl(got.examples, save_examples)
+    config = TrainConfig(name=name, base=base, epochs=epochs, lr=lr, rank=rank, batch_size=batch_size,
+                         device=device, threads=threads, force=force)
+    with Progress(TextColumn("[bold]train[/] {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[eps]} ex/s"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=as_json) as bar:
+        task = bar.add_task("train", total=None, name=name, loss="-", eps="-")
+
+        def on_progress(p) -> None:  # noqa: ANN001
+            bar.update(task, completed=p.step, total=p.total, loss=f"{p.loss:.3f}", eps=f"{p.examples_per_s:.1f}")
+
+        result = train(got.examples, config, settings, on_progress=on_progress)
+    info = result.info
+    if as_json:
+        sys.stdout.write(json.dumps({**info.model_dump(mode="json"), "path": str(result.path),
+                                     "first_loss": round(result.first_loss, 4), "last_loss": round(result.last_loss, 4),
+                                     "left_out": dict(got.skipped), "too_long": result.dropped_long}, indent=2) + "\n")
+        return
+    console.print(f"[green]saved[/] {result.path} ({info.steps} steps in {info.seconds:.0f} s, "
+                  f"{info.examples_per_s:.1f} examples/s on {info.device}; loss per epoch {info.losses}). "
+                  f"Use it with: --model {name} (or RPA_MODEL={name})", highlight=False)
+
+
+def cmd_models(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the models trained with `rpa train`."""
+    from engine.training import list_models
+
+    models = list_models(get_settings())
+    if as_json:
+        sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in models], indent=2) + "\n")
+        return
+    for m in models:
+        console.print(f"{m.name}: base {m.base}, {sum(m.examples.values())} examples {m.examples}, "
+                      f"loss {m.losses}, {m.created_at}", highlight=False)
+    if not models:
+        console.print("no trained models (rpa train --name NAME ...)")
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("train")(cmd_train)
+    app.command("models")(cmd_models)

@@ -1,0 +1,297 @@
+"""LoRA fine-tuning of the planner's model on decision examples (causal-LM loss on the answer only).
+
+Each example is tokenized exactly as ``engine.planner.inference.Scorer`` scores it at run time:
+the chat-template prompt (``prompts.prompt_text``), then the answer's tokens and end-of-turn. Only
+the answer tokens carry loss, so the model learns which action to choose, not to echo pages. The
+result is written next to nothing else: a new folder under ``RPA_HOME/models`` (atomic rename), the
+base model's files are only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pydantic import BaseModel, Field
+
+from engine.config import Settings
+from engine.errors import ConfigError
+from engine.training.examples import Example
+from engine.training.store import TrainingInfo, fingerprint, model_dir, read_info
+
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TrainConfig(BaseModel):
+    name: str
+    base: str | None = Field(None, description="Base model: None = embedded; a trained NAME, folder or .gguf.")
+    epochs: int = Field(2, ge=1, le=100)
+    lr: float = Field(3e-4, gt=0)
+    rank: int = Field(8, ge=1, le=256)
+    alpha: int = 16
+    batch_size: int = Field(4, ge=1)
+    max_tokens: int = Field(1024, ge=64, description="Longer examples are left out (counted).")
+    device: str | None = None
+    threads: int | None = None
+    force: bool = False
+    seed: int = 0
+
+
+class Progress(BaseModel):
+    step: int
+    total: int
+    epoch: int
+    loss: float
+    examples_per_s: float
+    seconds: float
+
+
+class TrainResult(BaseModel):
+    name: str
+    path: Path
+    info: TrainingInfo
+    first_loss: float
+    last_loss: float
+    dropped_long: int = 0
+
+
+def _device(config: TrainConfig, settings: Settings) -> str:
+    import torch
+
+    device = config.device or settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"Training: unknown device '{device}'. Use --device cpu or --device cuda.")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("Training: --device cuda but no CUDA device is available. Use --device cpu.")
+    return device
+
+
+def base_folder(settings: Settings, base: str | None) -> tuple[str, Path]:
+    """(display name, folder of dense weights) of the base; converts the embedded GGUF once if needed."""
+    from engine.planner.model import load_model, resolve_source
+
+    display, folder, gguf = resolve_source(settings, base)
+    if gguf is None:
+        return display, folder
+    dense = settings.cache_dir / "models" / Path(gguf).stem
+    if not (dense / "config.json").exists():
+        load_model(settings, base)  # converts and caches the dense weights (the planner's own path)
+    if not (dense / "config.json").exists():
+        raise ConfigError(f"Training: cannot cache the dense weights of {display} under {dense}. "
+                          "Check RPA_CACHE_DIR is writable.")
+    return display, dense
+
+
+def _check_memory(folder: Path, device: str) -> None:
+    """Refuse before loading anything when the machine clearly lacks the memory."""
+    if device != "cpu":
+        return
+    try:
+        import psutil
+    except ImportError:
+        return
+    size = sum(p.stat().st_size for p in folder.glob("*.safetensors")) or sum(p.stat().st_size for p in folder.glob("*.bin"))
+    # fp32 weights + a merged copy at save time + activations: about 3x the weights plus 1 GiB.
+    need = 3 * size + (1 << 30)
+    free = psutil.virtual_memory().available
+    if size and free < need:
+        raise ConfigError(f"Training: needs about {need / 2**30:.1f} GiB of free memory, {free / 2**30:.1f} GiB "
+                          "available. Close other programs or use a smaller --base.")
+
+
+def load_base(folder: Path, device: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return model.to(device), tok
+
+
+def encode(tok: Any, ex: Example) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids) exactly as the planner's scorer builds them."""
+    from engine.planner.prompts import prompt_text
+
+    prompt = tok.encode(prompt_text(tok, ex.messages), add_special_tokens=False)
+    answer = tok.encode(ex.answer, add_special_tokens=False) + [tok.eos_token_id]
+    return list(prompt), list(answer)
+
+
+def _batches(encoded: list[tuple[list[int], list[int]]], size: int, rng: random.Random) -> list[list[int]]:
+    """Index batches of similar length (less padding on CPU), in shuffled order."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]) + rng.random())
+    batches = [order[i:i + size] for i in range(0, len(order), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _collate(items: list[tuple[list[int], list[int]]], pad: int, device: str) -> tuple[Any, Any, Any]:
+    import torch
+
+    width = max(len(p) + len(a) for p, a in items)
+    ids, att, labels = [], [], []
+    for p, a in items:
+        seq = p + a
+        n = width - len(seq)
+        ids.append(seq + [pad] * n)
+        att.append([1] * len(seq) + [0] * n)
+        labels.append([-100] * len(p) + a + [-100] * n)
+    t = lambda x: torch.tensor(x, device=device)  # noqa: E731
+    return t(ids), t(att), t(labels)
+
+
+def answer_loss(model: Any, tok: Any, examples: list[Example], device: str, batch_size: int = 8) -> float:
+    """Mean cross-entropy per answer token over ``examples`` (no gradient)."""
+    import torch
+
+    enc = [encode(tok, e) for e in examples]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    total, count = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(enc), batch_size):
+            chunk = enc[i:i + batch_size]
+            ids, att, labels = _collate(chunk, pad, device)
+            n = int((labels[:, 1:] != -100).sum())
+            total += float(model(input_ids=ids, attention_mask=att, labels=labels).loss) * n
+            count += n
+    return total / max(1, count)
+
+
+def train(examples: list[Example], config: TrainConfig, settings: Settings,
+          on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Fine-tune a LoRA adapter on ``examples``; saves adapter + merged weights under models/NAME."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    if not examples:
+        raise ConfigError("Training: no examples. Give --from-history, --recordings DIR or --dataset FILE.")
+    target = model_dir(settings, config.name)
+    if target.exists() and not config.force:
+        raise ConfigError(f"Training: model '{config.name}' exists at {target}. Choose another --name or pass --force.")
+    device = _device(config, settings)
+    base_name, folder = base_folder(settings, config.base)
+    if config.base and (settings.models_dir / config.base / "training.json").exists():
+        base_name = config.base  # continuing a trained model: its merged weights are the base
+    _check_memory(folder, device)
+    if device == "cpu":
+        torch.set_num_threads(config.threads or settings.torch_threads or max(1, (os.cpu_count() or 2)))
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+
+    model, tok = load_base(folder, device)
+    encoded = [encode(tok, e) for e in examples]
+    keep = [i for i, (p, a) in enumerate(encoded) if len(p) + len(a) <= config.max_tokens]
+    dropped = len(encoded) - len(keep)
+    if dropped:
+        logger.warning("train: {} example(s) longer than {} tokens left out", dropped, config.max_tokens)
+    if not keep:
+        raise ConfigError(f"Training: every example is longer than {config.max_tokens} tokens. Raise --max-tokens.")
+    encoded = [encoded[i] for i in keep]
+
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.05, target_modules=TARGET_MODULES,
+                      task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    per_epoch = (len(encoded) + config.batch_size - 1) // config.batch_size
+    total = per_epoch * config.epochs
+    t0 = time.perf_counter()
+    step, seen, losses, first, last = 0, 0, [], None, 0.0
+    model.train()
+    for epoch in range(config.epochs):
+        epoch_loss, epoch_n = 0.0, 0
+        for batch in _batches(encoded, config.batch_size, rng):
+            ids, att, labels = _collate([encoded[i] for i in batch], pad, device)
+            loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            seen += len(batch)
+            last = float(loss)
+            first = last if first is None else first
+            epoch_loss += last * len(batch)
+            epoch_n += len(batch)
+            if on_progress is not None:
+                dt = time.perf_counter() - t0
+                on_progress(Progress(step=step, total=total, epoch=epoch + 1, loss=last,
+                                     examples_per_s=seen / dt if dt else 0.0, seconds=dt))
+        losses.append(round(epoch_loss / max(1, epoch_n), 4))
+    seconds = time.perf_counter() - t0
+    model.eval()
+
+    info = TrainingInfo(
+        name=config.name, base=base_name, base_fingerprint=fingerprint(model.get_base_model().config),
+        examples=dict(sorted({s: sum(1 for i in keep if examples[i].source == s)
+                              for s in {examples[i].source for i in keep}}.items())),
+        epochs=config.epochs, steps=step, lora_rank=config.rank, losses=losses, seconds=round(seconds, 2),
+        examples_per_s=round(seen / seconds, 2) if seconds else 0.0, device=device,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _save(model, tok, info, target, settings)
+    logger.info("train: {} saved to {} ({} steps, loss {:.3f} -> {:.3f}, {:.1f} examples/s)", config.name, target,
+                step, first or 0.0, last, info.examples_per_s)
+    return TrainResult(name=config.name, path=target, info=info, first_loss=first or 0.0, last_loss=last,
+                       dropped_long=dropped)
+
+
+def _save(model: Any, tok: Any, info: TrainingInfo, target: Path, settings: Settings) -> None:
+    """adapter/, merged/ and training.json written in a temporary folder, then renamed into place."""
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{info.name}.", dir=settings.models_dir))
+    try:
+        model.save_pretrained(tmp / "adapter")
+        merged = model.merge_and_unload()
+        merged.save_pretrained(tmp / "merged", safe_serialization=True)
+        tok.save_pretrained(tmp / "merged")
+        (tmp / "training.json").write_text(info.model_dump_json(indent=2), encoding="utf-8")
+        if target.exists():  # --force: the old model goes only once the new one is complete
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_adapter(settings: Settings, name: str, base: str | None = None, device: str = "cpu") -> tuple[Any, Any]:
+    """(model with the adapter of ``name`` applied, tokenizer), on ``base`` (default: the one it was
+    trained on). Refuses a base whose shapes differ from the recorded one, before loading weights."""
+    from peft import PeftModel
+    from transformers import AutoConfig
+
+    info = read_info(settings, name)
+    base_arg = base if base is not None else (None if info.base.startswith("SmolLM2-135M") else info.base)
+    display, folder = base_folder(settings, base_arg)
+    got = fingerprint(AutoConfig.from_pretrained(folder))
+    if got != info.base_fingerprint:
+        raise ConfigError(f"Training: adapter '{name}' was trained on {info.base}; base {display} does not match "
+                          f"(shape fingerprint {got} != {info.base_fingerprint}). Use --base {info.base}.")
+    model, tok = load_base(folder, device)
+    model = PeftModel.from_pretrained(model, model_dir(settings, name) / "adapter")
+    model.eval()
+    return model, tok
+
+
+def write_jsonl(examples: list[Example], path: Path) -> None:
+    """The examples in chat format (what --dataset reads back)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for ex in examples:
+            fh.write(json.dumps(ex.chat(), ensure_ascii=False) + "\n")
