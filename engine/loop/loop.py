@@ -24,7 +24,7 @@ from engine.loop.deps import LoopDeps, Runtime, RunSpec, _observe
 from engine.loop.dispatch import dispatch
 from engine.loop.estimates import estimate_plan, plan_sites, record_durations, step_sites
 from engine.loop.models import BatchOutcome, EntryStatus, JobEntry, JobSpec, Repair
-from engine.loop.repair import deterministic_repair, plan_diff, save_repaired, validate_repair
+from engine.loop.repair import deterministic_repair, loosen_expectation, plan_diff, save_repaired, validate_repair
 from engine.loop.schedule import Activity, LoopSchedule, make_schedule
 from engine.logs import add_json_file, mask, remove_sink
 from engine.outcome import ErrorKind, RunOutcome, RunStatus
@@ -259,6 +259,8 @@ class Batch:
                 return None
             failed = RunOutcome(run_id=run_id, plan_name=plan.name, status=RunStatus.failed, error=error)
             new = await self._repair(job, holder[0], step.id, failed, observation)
+            if new is None and "expectation" in error:
+                new = await self._loosen(job, holder[0], step.id, failed, observation, page)
             if new is None:
                 return None
             holder[0] = new
@@ -398,6 +400,15 @@ class Batch:
                 self._record_repair(job, plan, new, repair, observation, outcome)
                 return new
             return None
+
+    async def _loosen(self, job: _Job, plan: Plan, step_id: str, outcome: RunOutcome, observation: Any,
+                      page: Any) -> Plan | None:
+        new = await loosen_expectation(plan, step_id, page)
+        if new is None or validate_repair(plan, new, step_id) is not None:
+            return None
+        repair = Repair(step_id=step_id, source="page", old=_describe(plan, step_id), new=_describe(new, step_id))
+        self._record_repair(job, plan, new, repair, observation, outcome)
+        return new
 
     async def _planner_repair(self, plan: Plan, step_id: str, outcome: RunOutcome, observation: Any) -> Plan | None:
         planner = self.planner()

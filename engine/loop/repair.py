@@ -148,6 +148,30 @@ def _repair_expectation(plan: Plan, step_id: str, observation: Any) -> Plan | No
     return None
 
 
+async def loosen_expectation(plan: Plan, step_id: str, page: Any) -> Plan | None:
+    """A reworded title (a dialog, a region) breaks ``role + name`` expectations that nothing in the
+    observation can match by words: accept the role alone when the page shows exactly one such element."""
+    step = plan.step(step_id)
+    if step.expect is None or step.expect.visible is None or page is None:
+        return None
+    for loc in step.expect.visible.locators:
+        if loc.role is None or loc.name is None:
+            continue
+        try:
+            if await page.get_by_role(loc.role).filter(visible=True).count() != 1:
+                continue
+        except Exception:  # noqa: BLE001 - a page that went away offers nothing to repair with
+            return None
+        data = plan.model_dump(mode="json")
+        merged = [{"role": loc.role}] + [x.model_dump(mode="json") for x in step.expect.visible.locators]
+        for s in data["steps"]:
+            if s["id"] == step_id:
+                s["expect"]["visible"] = merged
+        logger.info("repair: step '{}' expects any visible {} instead of {}", step_id, loc.role, loc.describe())
+        return Plan.model_validate(data)
+    return None
+
+
 def replace_target(plan: Plan, step_id: str, target: Target) -> Plan:
     """A copy of ``plan`` where ``step_id`` uses ``target`` first and keeps its old locators as fallbacks."""
     data = plan.model_dump(mode="json")
