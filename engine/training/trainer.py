@@ -116,7 +116,19 @@ def load_base(folder: Path, device: str) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     tok = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    _drop_quantizer(model)
     return model.to(device), tok
+
+
+def _drop_quantizer(model: Any) -> None:
+    """The planner's cached weights are dense fp32 but remember their GGUF origin; transformers then
+    refuses to save them. They are not quantized, so forget it."""
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    for flag in ("is_quantized", "quantization_method"):
+        if flag in model.__dict__:
+            del model.__dict__[flag]
 
 
 def encode(tok: Any, ex: Example) -> tuple[list[int], list[int]]:
@@ -222,7 +234,7 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
             opt.step()
             step += 1
             seen += len(batch)
-            last = float(loss)
+            last = float(loss.detach())
             first = last if first is None else first
             epoch_loss += last * len(batch)
             epoch_n += len(batch)
@@ -255,6 +267,7 @@ def _save(model: Any, tok: Any, info: TrainingInfo, target: Path, settings: Sett
     try:
         model.save_pretrained(tmp / "adapter")
         merged = model.merge_and_unload()
+        _drop_quantizer(merged)
         merged.save_pretrained(tmp / "merged", safe_serialization=True)
         tok.save_pretrained(tmp / "merged")
         (tmp / "training.json").write_text(info.model_dump_json(indent=2), encoding="utf-8")
