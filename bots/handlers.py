@@ -100,16 +100,15 @@ async def _select(s: StepScope) -> Resolved:
     return r
 
 
-async def _check(s: StepScope) -> Resolved:
-    r = await s.resolve(s.step.target)  # type: ignore[arg-type]
-    await r.locator.check(timeout=s.left_ms())
-    return r
+def _simple(method: str) -> Handler:
+    """A verb that is one Playwright call on the resolved element (check, uncheck, hover)."""
 
+    async def handle(s: StepScope) -> Resolved:
+        r = await s.resolve(s.step.target)  # type: ignore[arg-type]
+        await getattr(r.locator, method)(timeout=s.left_ms())
+        return r
 
-async def _uncheck(s: StepScope) -> Resolved:
-    r = await s.resolve(s.step.target)  # type: ignore[arg-type]
-    await r.locator.uncheck(timeout=s.left_ms())
-    return r
+    return handle
 
 
 async def _press(s: StepScope) -> Resolved | None:
@@ -119,12 +118,6 @@ async def _press(s: StepScope) -> Resolved | None:
         return None
     r = await s.resolve(s.step.target)
     await r.locator.press(key, timeout=s.left_ms())
-    return r
-
-
-async def _hover(s: StepScope) -> Resolved:
-    r = await s.resolve(s.step.target)  # type: ignore[arg-type]
-    await r.locator.hover(timeout=s.left_ms())
     return r
 
 
@@ -301,10 +294,10 @@ HANDLERS: dict[Action, Handler] = {
     Action.click: _click,
     Action.fill: _fill,
     Action.select: _select,
-    Action.check: _check,
-    Action.uncheck: _uncheck,
+    Action.check: _simple("check"),
+    Action.uncheck: _simple("uncheck"),
     Action.press: _press,
-    Action.hover: _hover,
+    Action.hover: _simple("hover"),
     Action.upload: _upload,
     Action.download: _download,
     Action.wait_for: _wait_for,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -83,3 +85,18 @@ class Settings(BaseModel):
 def get_settings() -> Settings:
     """Read the environment now (tests set RPA_HOME per test, so no global cache)."""
     return Settings()
+
+
+@contextmanager
+def env_overrides(**values: str) -> Iterator[None]:
+    """Set ``RPA_*`` variables for a block (benchmarks run in a temporary home), then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

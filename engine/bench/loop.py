@@ -9,7 +9,6 @@ Everything runs in a temporary ``RPA_HOME`` so the user's history is left alone.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections import Counter
@@ -20,7 +19,7 @@ from typing import Any
 
 from loguru import logger
 
-from engine.config import Settings, get_settings
+from engine.config import Settings, env_overrides, get_settings
 from engine.errors import ConfigError
 from engine.loop import JobSpec, LoopDeps, run_batch
 from engine.loop.models import BatchOutcome, EntryStatus
@@ -70,19 +69,10 @@ def recorded_jobs(n: int, url: str, tag: str, files: list[tuple[Path, Plan]], co
 @contextmanager
 def _bench_home(settings: Settings) -> Iterator[Settings]:
     """A temporary RPA_HOME; model weights stay in the user's cache directory."""
-    saved = {k: os.environ.get(k) for k in ("RPA_HOME", "RPA_CACHE_DIR", "RPA_STEP_TIMEOUT_MS")}
-    with tempfile.TemporaryDirectory(prefix="rpa-bench-loop-") as tmp:
-        os.environ["RPA_CACHE_DIR"] = str(settings.cache_dir)
-        os.environ["RPA_HOME"] = tmp
-        os.environ["RPA_STEP_TIMEOUT_MS"] = str(BENCH_STEP_TIMEOUT_MS)
-        try:
-            yield get_settings().ensure()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with tempfile.TemporaryDirectory(prefix="rpa-bench-loop-") as tmp, \
+            env_overrides(RPA_CACHE_DIR=str(settings.cache_dir), RPA_HOME=tmp,
+                          RPA_STEP_TIMEOUT_MS=str(BENCH_STEP_TIMEOUT_MS)):
+        yield get_settings().ensure()
 
 
 def _duplicates(deps: LoopDeps, batch: BatchOutcome) -> int:

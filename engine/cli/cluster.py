@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 
 import typer
 from rich.console import Console
+
+from engine.cli.output import print_result
 
 console = Console()
 
@@ -55,11 +55,7 @@ def cmd_bench_cluster(
     if not counts or min(counts) < 1:
         raise typer.BadParameter("expected numbers like 1,2", param_hint="--workers")
     result = bench_cluster(workers=counts, jobs=jobs, kill_one=kill_one)
-    if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
-        return
-    for k, v in result.items():
-        console.print(f"{k:>22}: {v}", highlight=False)
+    print_result(result, as_json=as_json, console=console, width=22)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

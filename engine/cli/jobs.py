@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engine.cli.output import print_result
+
 console = Console()
 err_console = Console(stderr=True)
 schedule = typer.Typer(no_args_is_help=True, help="Scheduled jobs: add, list, pause, resume, remove, run-now.")
@@ -142,11 +144,7 @@ def cmd_bench_soak(
     from engine.jobs.soak import soak
 
     result: dict[str, Any] = soak(seconds=seconds, kills=kills, every_s=every, seed=seed).model_dump()
-    if as_json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
-        return
-    for key, value in result.items():
-        console.print(f"{key:>22}: {value}", highlight=False)
+    print_result(result, as_json=as_json, console=console, width=22)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
+
+from engine.cli.output import print_result
 
 console = Console(stderr=True)
 
@@ -47,11 +47,7 @@ def cmd_bench_loop(
     except ValueError:
         raise typer.BadParameter("expected numbers like 1,2,4", param_hint="--concurrency") from None
     result = bench_loop(jobs=jobs, concurrency=levels, flaky=flaky, drift=drift, instructions=not no_plan)
-    if as_json:
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
-        return
-    for key, value in result.items():
-        console.print(f"{key:>28}: {value}", highlight=False)
+    print_result(result, as_json=as_json, console=console, width=28)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

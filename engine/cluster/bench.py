@@ -23,7 +23,7 @@ from loguru import logger
 
 from engine.cluster.client import run_batch_on_cluster
 from engine.cluster.local import LocalCluster
-from engine.config import Settings, get_settings
+from engine.config import Settings, env_overrides, get_settings
 
 SANDBOX_PASSWORD = "wonderland"
 STEP_TIMEOUT_MS = "4000"
@@ -32,21 +32,11 @@ STEP_TIMEOUT_MS = "4000"
 @contextmanager
 def _home() -> Iterator[tuple[Settings, dict[str, str]]]:
     """A temporary coordinator home, and the environment of the workers (their own home)."""
-    keys = ("RPA_HOME", "RPA_STEP_TIMEOUT_MS")
-    saved = {k: os.environ.get(k) for k in keys}
-    with tempfile.TemporaryDirectory(prefix="rpa-bench-cluster-") as tmp:
-        os.environ["RPA_HOME"] = str(Path(tmp) / "coordinator")
-        os.environ["RPA_STEP_TIMEOUT_MS"] = STEP_TIMEOUT_MS
+    with tempfile.TemporaryDirectory(prefix="rpa-bench-cluster-") as tmp, \
+            env_overrides(RPA_HOME=str(Path(tmp) / "coordinator"), RPA_STEP_TIMEOUT_MS=STEP_TIMEOUT_MS):
         env = {"RPA_HOME": str(Path(tmp) / "worker"), "RPA_STEP_TIMEOUT_MS": STEP_TIMEOUT_MS,
                "RPA_SECRET_PASSWORD": SANDBOX_PASSWORD, "RPA_SECRET_SANDBOX_PASSWORD": SANDBOX_PASSWORD}
-        try:
-            yield get_settings().ensure(), env
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        yield get_settings().ensure(), env
 
 
 def fault_counts(batch: Any, settings: Settings) -> dict[str, int]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from bots.runner import RunContext
 from engine.config import Settings, get_settings
 from engine.outcome import RunOutcome
 from engine.plan import Plan
@@ -30,18 +31,8 @@ class Runtime(Protocol):
     async def run(self, plan: Plan, ctx: Any, *, observe_on_failure: bool) -> tuple[RunOutcome, Any]: ...
 
 
-@dataclass
-class RunSpec:
-    """What a bot needs for one run (mirrors bots.runner.RunContext without importing it)."""
-
-    run_id: str
-    run_dir: Path
-    params: dict[str, str]
-    secret: Callable[[str], str]
-    default_timeout_ms: int
-    on_event: Callable[[Any], None] | None = None
-    attempt: int = 1
-    heal: Callable[..., Any] | None = None  # in-run repair of a step (bots.runner.RunContext.heal)
+# What a bot needs for one run: the bots' own RunContext (plain data; importing it starts nothing).
+RunSpec = RunContext
 
 
 def secret_resolver(settings: Settings, given: Mapping[str, str] | None = None) -> Callable[[str], str]:
@@ -103,11 +94,9 @@ class PlaywrightRuntime:
             await self.start()
 
     async def run(self, plan: Plan, spec: RunSpec, *, observe_on_failure: bool) -> tuple[RunOutcome, Any]:
-        from bots.runner import Bot, RunContext
+        from bots.runner import Bot
 
-        ctx = RunContext(run_id=spec.run_id, run_dir=spec.run_dir, params=spec.params, secret=spec.secret,
-                         default_timeout_ms=spec.default_timeout_ms, on_event=spec.on_event,
-                         attempt=spec.attempt, heal=spec.heal)
+        ctx = spec
         context = await self._new_context()
         try:
             bot = Bot(context)
