@@ -29,6 +29,9 @@ def cmd_train(
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: RPA_DEVICE, else cuda if present)."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     save_examples: Path | None = typer.Option(None, "--save-examples", help="Also write the (masked) examples as JSON lines."),
+    explore: str | None = typer.Option(None, "--explore", help="Practice tasks (MiniWoB++ names or a file): sample, keep successes, train."),
+    rounds: int = typer.Option(1, "--rounds", min=1, max=20, help="Exploration rounds (with --explore)."),
+    episodes: int = typer.Option(10, "--episodes", min=1, help="Episodes per task per round (with --explore)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing model of that name."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -44,6 +47,11 @@ def cmd_train(
     target = model_dir(settings, name)
     if target.exists() and not force:  # say so before the sources are read (replays take a while)
         raise ConfigError(f"Training: model '{name}' exists at {target}. Choose another --name or pass --force.")
+    config = TrainConfig(name=name, base=base, epochs=epochs, lr=lr, rank=rank, batch_size=batch_size,
+                         device=device, threads=threads, force=force)
+    if explore:
+        _explore(settings, explore, name, rounds, episodes, base, config, as_json)
+        return
     got = collect(settings, history=from_history, recordings=recordings, datasets=list(dataset))
     counts = got.counts()
     console.print(f"{len(got.examples)} example(s): "
@@ -54,8 +62,6 @@ def cmd_train(
         raise ConfigError("Training: no usable example in the given sources (see 'left out' above).")
     if save_examples is not None:
         write_jsonl(got.examples, save_examples)
-    config = TrainConfig(name=name, base=base, epochs=epochs, lr=lr, rank=rank, batch_size=batch_size,
-                         device=device, threads=threads, force=force)
     with Progress(TextColumn("[bold]train[/] {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[eps]} ex/s"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=as_json) as bar:
@@ -74,6 +80,24 @@ def cmd_train(
     console.print(f"[green]saved[/] {result.path} ({info.steps} steps in {info.seconds:.0f} s, "
                   f"{info.examples_per_s:.1f} examples/s on {info.device}; loss per epoch {info.losses}). "
                   f"Use it with: --model {name} (or RPA_MODEL={name})", highlight=False)
+
+
+def _explore(settings, spec: str, name: str, rounds: int, episodes: int, base: str | None, config,  # noqa: ANN001
+             as_json: bool) -> None:
+    from engine.bench.miniwob import parse_tasks
+    from engine.training.explore import explore
+
+    tasks = parse_tasks(spec)
+
+    def on_round(r) -> None:  # noqa: ANN001
+        trained = f", trained {r.model} (loss {r.trained.info.losses})" if r.trained else ", nothing to train on"
+        console.print(f"round {r.round}: {r.succeeded}/{r.episodes} episodes succeeded, {r.examples} example(s) "
+                      f"from explore{trained}; seconds {r.seconds}", highlight=False)
+
+    results = explore(settings, tasks, name=name, rounds=rounds, episodes_per_task=episodes, base=base,
+                      config=config, on_round=on_round)
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2, default=str) + "\n")
 
 
 def cmd_models(as_json: bool = typer.Option(False, "--json")) -> None:
