@@ -96,7 +96,7 @@ async def test_sampling_never_yields_an_invalid_decision(planner, sandbox) -> No
         await page.close()
     goals = decompose(LOGIN)
     valid = set()
-    for n in range(24):
+    for n in range(6):
         goal = goals[n % len(goals)]
         cands = candidates(goal, obs, LOGIN, EpisodeState())
         chosen, decision = planner.choose(LOGIN, goal, obs, cands, [], sample=True, seed=n, temperature=1.5)
