@@ -20,7 +20,7 @@ from typing import Any
 
 from loguru import logger
 
-SETTLE_S = 0.08  # a step's own repaint arrives within this after it ends
+SETTLE_S = 0.05  # a step's own repaint arrives within this after it ends
 MAX_FRAMES = 600
 
 
@@ -49,7 +49,7 @@ class Screencast:
         try:
             cdp = await self.context.new_cdp_session(page)
             cdp.on("Page.screencastFrame", lambda p: self._frame(cdp, p))
-            await cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 35, "maxWidth": 800, "maxHeight": 500, "everyNthFrame": 1})
+            await cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 30, "maxWidth": 640, "maxHeight": 400, "everyNthFrame": 1})
             self._cdp = cdp
             return True
         except Exception as err:  # noqa: BLE001 - Firefox/WebKit, or a page that closed at once
