@@ -214,6 +214,7 @@ async def _run_bot(plan: Plan, run_id: str, run_dir: Path, params: dict[str, str
     from bots.runner import RunContext
 
     ctx = RunContext(run_id=run_id, run_dir=run_dir, params=params, secret=secret,
+                     trace_on_failure=settings.trace != "off", trace_snapshots=settings.trace == "full",
                      default_timeout_ms=settings.step_timeout_ms, on_event=on_event,
                      screenshots=screenshots, attempt=attempt)
     started = _now()

@@ -278,6 +278,7 @@ class Batch:
         job.entry.attempts += 1
         holder = [plan]
         spec = RunSpec(run_id=run_id, run_dir=run_dir, params=job.params, secret=self.deps.secret,
+                       trace_on_failure=settings.trace != "off", trace_snapshots=settings.trace == "full",
                        default_timeout_ms=settings.step_timeout_ms, on_event=self.on_event, attempt=attempt,
                        heal=self._healer(job, plan, run_id, holder))
         assert self.runtime is not None
