@@ -105,11 +105,12 @@ def analyse(home: Path, url: str, job_id: str, until: datetime) -> dict[str, int
 
 
 def soak(*, seconds: float = 60.0, kills: int = 3, every_s: float = 2.0, seed: int | None = None,
-         keep: bool = False) -> SoakResult:
+         keep: bool = False, browser_jobs: bool = True) -> SoakResult:
+    """``browser_jobs``: a sandbox plan when the bots are installed, else a short program."""
     home = Path(tempfile.mkdtemp(prefix="rpa-soak-"))
     url = f"sqlite:///{home / 'rpa.db'}"
     env = {**os.environ, "RPA_HOME": str(home), "RPA_DB": url}
-    sandbox = _sandbox_plan(home)
+    sandbox = _sandbox_plan(home) if browser_jobs else None
     rng = random.Random(seed)
     daemon: subprocess.Popen[bytes] | None = None
     clock = time.monotonic()
