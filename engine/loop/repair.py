@@ -102,50 +102,49 @@ def _target_for(observation: Any, el: Any) -> Target | None:
         target.model_dump() if hasattr(target, "model_dump") else target)
 
 
-def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any, error: str | None = None) -> Plan | None:
-    """Swap the failed step's target (or, when its expectation failed, the element the expectation
-    waits for) for the observed element that best matches the old one."""
-    step = plan.step(failed_step_id)
-    if error and "expectation" in error and step.expect is not None and step.expect.visible is not None:
-        return _repair_expectation(plan, failed_step_id, observation)
-    if step.target is None:
-        return None
-    old = step.target.locators
-    scored = sorted(((score_element(old, step.action, el), i, el) for i, el in enumerate(_elements(observation))),
+def _best_target(old: Target, action: Action, observation: Any) -> tuple[Target, float] | None:
+    """The observed element that best matches ``old`` (and differs from it), with its score."""
+    scored = sorted(((score_element(old.locators, action, el), i, el) for i, el in enumerate(_elements(observation))),
                     key=lambda t: (-t[0], t[1]))
     for score, _, el in scored:
         if score < MIN_SCORE:
             break
         target = _target_for(observation, el)
-        if target is None or target.describe() == step.target.describe():
-            continue
-        logger.info("repair: step '{}' {} -> {} (score {:.2f})", step.id, step.target.describe(),
-                    target.describe(), score)
-        return replace_target(plan, failed_step_id, target)
+        if target is not None and target.describe() != old.describe():
+            return target, score
     return None
 
 
-def _repair_expectation(plan: Plan, step_id: str, observation: Any) -> Plan | None:
-    step = plan.step(step_id)
-    old = step.expect.visible  # type: ignore[union-attr]
-    scored = sorted(((score_element(old.locators, Action.click, el), i, el)  # type: ignore[union-attr]
-                     for i, el in enumerate(_elements(observation))), key=lambda t: (-t[0], t[1]))
-    for score, _, el in scored:
-        if score < MIN_SCORE:
-            break
-        target = _target_for(observation, el)
-        if target is None or target.describe() == old.describe():  # type: ignore[union-attr]
-            continue
-        logger.info("repair: step '{}' expects {} instead of {} (score {:.2f})", step_id, target.describe(),
-                    old.describe(), score)  # type: ignore[union-attr]
-        data = plan.model_dump(mode="json")
-        merged = [loc.model_dump(mode="json") for loc in target.locators]
-        merged += [loc.model_dump(mode="json") for loc in old.locators]  # type: ignore[union-attr]
-        for s in data["steps"]:
-            if s["id"] == step_id:
-                s["expect"]["visible"] = merged
-        return Plan.model_validate(data)
-    return None
+def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any, error: str | None = None) -> Plan | None:
+    """Swap the failed step's target (or, when its expectation failed, the element the expectation
+    waits for) for the observed element that best matches the old one."""
+    step = plan.step(failed_step_id)
+    if error and "expectation" in error and step.expect is not None and step.expect.visible is not None:
+        old = step.expect.visible
+        found = _best_target(old, Action.click, observation)
+        if found is None:
+            return None
+        logger.info("repair: step '{}' expects {} instead of {} (score {:.2f})", step.id, found[0].describe(),
+                    old.describe(), found[1])
+        return expect_first(plan, failed_step_id, [loc.model_dump(mode="json") for loc in found[0].locators])
+    if step.target is None:
+        return None
+    found = _best_target(step.target, step.action, observation)
+    if found is None:
+        return None
+    logger.info("repair: step '{}' {} -> {} (score {:.2f})", step.id, step.target.describe(),
+                found[0].describe(), found[1])
+    return replace_target(plan, failed_step_id, found[0])
+
+
+def expect_first(plan: Plan, step_id: str, locators: list[dict[str, Any]]) -> Plan:
+    """A copy of ``plan`` whose step expects ``locators`` visible first, its old ones kept as fallbacks."""
+    data = plan.model_dump(mode="json")
+    old = plan.step(step_id).expect.visible  # type: ignore[union-attr]
+    for s in data["steps"]:
+        if s["id"] == step_id:
+            s["expect"]["visible"] = locators + [loc.model_dump(mode="json") for loc in old.locators]  # type: ignore[union-attr]
+    return Plan.model_validate(data)
 
 
 async def loosen_expectation(plan: Plan, step_id: str, page: Any) -> Plan | None:
@@ -162,13 +161,8 @@ async def loosen_expectation(plan: Plan, step_id: str, page: Any) -> Plan | None
                 continue
         except Exception:  # noqa: BLE001 - a page that went away offers nothing to repair with
             return None
-        data = plan.model_dump(mode="json")
-        merged = [{"role": loc.role}] + [x.model_dump(mode="json") for x in step.expect.visible.locators]
-        for s in data["steps"]:
-            if s["id"] == step_id:
-                s["expect"]["visible"] = merged
         logger.info("repair: step '{}' expects any visible {} instead of {}", step_id, loc.role, loc.describe())
-        return Plan.model_validate(data)
+        return expect_first(plan, step_id, [{"role": loc.role}])
     return None
 
 
