@@ -112,19 +112,15 @@ def classify(step: Step, err: Exception, timeout_ms: int, url: str | None) -> Rp
     if name == "TimeoutError":
         what = f"the {step.action.value} on {step.target.describe()}" if step.target else f"the {step.action.value}"
         return StepTimeoutError(step.id, timeout_ms, what)
-    failed_url = re.search(r"net::ERR_[A-Z_]+ at (\S+)", text)
-    if failed_url:
-        url = failed_url.group(1)
-    for code, words in _NET_ERRORS.items():
-        if code in text:
-            where = url or (step.value or "")
-            parts = urlsplit(where)
-            short = f"{parts.scheme}://{parts.netloc}" if parts.netloc else where
-            return ApplicationError(step.id, f"cannot reach {short} ({words})")
-    net = re.search(r"net::(ERR_[A-Z_]+)", text)
+    net = re.search(r"net::(ERR_[A-Z_]+)(?: at (\S+))?", text)
     if net:
-        where = url or (step.value or "")
-        return ApplicationError(step.id, f"cannot reach {where} ({net.group(1).lower()})")
+        where = net.group(2) or url or (step.value or "")
+        words = _NET_ERRORS.get(net.group(1))
+        if words is None:
+            return ApplicationError(step.id, f"cannot reach {where} ({net.group(1).lower()})")
+        parts = urlsplit(where)
+        short = f"{parts.scheme}://{parts.netloc}" if parts.netloc else where
+        return ApplicationError(step.id, f"cannot reach {short} ({words})")
     if "Target page, context or browser has been closed" in text or "crash" in text.lower():
         return ApplicationError(step.id, "the browser page closed or crashed")
     if "not attached" in text or "detached" in text:
