@@ -37,7 +37,7 @@ def miniwob_dir() -> Path:
 def parse_tasks(spec: str) -> list[str]:
     """A comma-separated list, or a file with one task a line (# comments)."""
     path = Path(spec).expanduser()
-    if path.is_file():
+    if "," not in spec and path.is_file():  # a long comma list is not a path (and may exceed NAME_MAX)
         lines = path.read_text(encoding="utf-8").splitlines()
         tasks = [ln.split("#", 1)[0].strip() for ln in lines]
     else:
@@ -88,7 +88,10 @@ async def _start(page: Any, task: str, seed: int, episode_s: float) -> str:
     await page.wait_for_function("typeof core !== 'undefined' && typeof genProblem === 'function'")
     await page.evaluate("([seed, ms]) => { Math.seedrandom(seed); core.EPISODE_MAX_TIME = ms; core.startEpisodeReal(); }",
                         [f"rpa-{seed}", int(episode_s * 1000)])
-    return await page.evaluate("core.getUtterance()")
+    said = await page.evaluate("core.getUtterance()")
+    if isinstance(said, dict):  # some tasks return {utterance, fields}: the words are the instruction
+        said = said.get("utterance") or " ".join(str(v) for v in said.values())
+    return str(said)
 
 
 async def _result(page: Any) -> tuple[bool, float]:

@@ -209,6 +209,8 @@ def cmd_run(
     url: str | None = typer.Option(None, "--url", help="Start page for --instruction."),
     cluster: str | None = typer.Option(None, "--cluster", envvar="RPA_CLUSTER",
                                        help="Dask scheduler address: run the bots on its workers (docs/cluster.md)."),
+    model: str | None = typer.Option(None, "--model", envvar="RPA_MODEL",
+                                     help="The planner's model: a name trained with `rpa train`, a folder or a .gguf."),
 ) -> None:
     """Run plan files (and/or an instruction); exit 0 only when every run succeeded."""
     files = list(files or [])
@@ -216,6 +218,8 @@ def cmd_run(
         raise typer.BadParameter("give at least one FILE.yaml or --instruction", param_hint="FILES")
     if instruction and not url:
         raise typer.BadParameter("--instruction needs --url", param_hint="--url")
+    if model:
+        _use_model(model)
     params = _parse_params(param)
     _logging()
     plans, bad = _load_plans(files)
@@ -238,6 +242,17 @@ def cmd_run(
             ok = all(isinstance(r, RunOutcome) and r.ok for r in results)
     _report_results(results, batch, as_json, ok)
     raise typer.Exit(0 if ok and results else 1)
+
+
+def _use_model(model: str) -> None:
+    """Check the model exists before any browser starts (a ConfigError is the one-line error);
+    the loop's planner reads RPA_MODEL from the settings."""
+    import os
+
+    from engine.planner.model import resolve_source
+
+    resolve_source(_settings(), model)
+    os.environ["RPA_MODEL"] = model
 
 
 def _report_results(results: list[RunOutcome | RpaError], batch: Any, as_json: bool, ok: bool) -> None:

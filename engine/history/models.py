@@ -86,6 +86,9 @@ class DecisionRow(Base):
     action: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The planner's side of the decision when the planner made the step: goal, previous actions and
+    # the action line (refs of ``observation``), so the trainer rebuilds the exact prompt.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class DurationRow(Base):

@@ -15,7 +15,7 @@ from typing import Any
 
 from loguru import logger
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -149,6 +149,7 @@ class History:
         try:
             self.engine = _engine_for(self.url)
             Base.metadata.create_all(self.engine, checkfirst=True)
+            _add_new_columns(self.engine)
         except Exception as err:  # noqa: BLE001 - any driver error means the same to a user
             raise ConfigError(
                 f"History.open: cannot open the database {mask(self.url)} ({type(err).__name__}: "
@@ -269,10 +270,11 @@ class History:
         observation: str | None,
         action: dict[str, Any] | None,
         outcome: str | None,
+        context: dict[str, Any] | None = None,
     ) -> None:
         row = DecisionRow(
             run_id=run_id, step_id=step_id, instruction=mask(instruction), observation=mask(observation),
-            action=_masked_json(action), outcome=outcome, created_at=utcnow(),
+            action=_masked_json(action), outcome=outcome, created_at=utcnow(), context=_masked_json(context),
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)
@@ -285,7 +287,7 @@ class History:
             return [
                 {"run_id": d.run_id, "step_id": d.step_id, "instruction": d.instruction,
                  "observation": d.observation, "action": d.action, "outcome": d.outcome,
-                 "created_at": _aware(d.created_at).isoformat()}
+                 "context": d.context, "created_at": _aware(d.created_at).isoformat()}
                 for d in session.scalars(query)
             ]
 
@@ -337,6 +339,25 @@ def _step_rows(run_id: str, steps: list[StepOutcome], sites: dict[str, str | Non
                 screenshot=s.screenshot, locator=s.locator)
         for i, s in enumerate(steps)
     ]
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Columns added to a table after a database was created (``create_all`` only makes missing
+    tables); nullable, so old rows stay valid. Every later schema change adds a line here."""
+    added = {DecisionRow.__tablename__: ["context"]}
+    found = inspect(engine)
+    for table, columns in added.items():
+        have = {c["name"] for c in found.get_columns(table)}
+        for name in columns:
+            if name not in have:
+                col = Base.metadata.tables[table].c[name]
+                try:
+                    with engine.begin() as conn:
+                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} "
+                                          f"{col.type.compile(engine.dialect)}"))
+                except Exception:  # another process added it first
+                    if name not in {c["name"] for c in inspect(engine).get_columns(table)}:
+                        raise
 
 
 def _masked_json(value: Any) -> Any:

@@ -52,6 +52,7 @@ def example(decision: dict[str, Any]) -> dict[str, Any]:
         "instruction": decision.get("instruction"),
         "observation": decision.get("observation"),
         "action": decision.get("action"),
+        **{k: v for k, v in (decision.get("context") or {}).items() if k in ("goal", "history", "answer")},
         "outcome": decision.get("outcome"),
         "run_id": decision.get("run_id"),
         "step_id": decision.get("step_id"),

@@ -29,6 +29,7 @@ from engine.loop.schedule import Activity, LoopSchedule, make_schedule
 from engine.logs import add_json_file, mask, remove_sink
 from engine.outcome import ErrorKind, RunOutcome, RunStatus
 from engine.plan import Plan, load_plan
+from engine.planner.models import decisions_by_step
 from engine.runs import check_inputs
 
 MAX_REPAIRS = 6
@@ -48,6 +49,9 @@ class _Job:
     from_cache: bool = False
     version: int = 0
     final: RunOutcome | None = None
+    # step id -> the planner's decision that made the step (observation, goal, answer): stored with
+    # the step's outcome so that `rpa train --from-history` rebuilds the planner's exact prompt.
+    decisions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,6 +135,7 @@ class Batch:
                                    "Install the planner or pass a recording.")
             result = planner.plan(spec.instruction, url=spec.url, params=spec.params or None)
             job.plan, job.from_cache = result.plan, bool(result.from_cache)
+            job.decisions = decisions_by_step(result.plan, result.decisions)
             job.planned_by_llm = not job.from_cache
             job.entry.llm_calls += int(result.llm_calls)
             job.entry.from_cache = job.from_cache
@@ -321,9 +326,14 @@ class Batch:
         by_id = {s.id: s for s in plan.steps}
         for step in outcome.steps:
             if step.id in by_id:
-                history.record_decision(run_id=outcome.run_id, step_id=step.id, instruction=instruction,
-                                        observation=None, action=by_id[step.id].model_dump(mode="json"),
-                                        outcome=step.status.value)
+                action = by_id[step.id].model_dump(mode="json")
+                made = job.decisions.get(step.id)
+                if made is not None and made.action.get("target") != action.get("target"):
+                    made = None  # repaired since: the planner's page no longer explains this step
+                history.record_decision(
+                    run_id=outcome.run_id, step_id=step.id, instruction=instruction,
+                    observation=made.observation if made else None, action=action, outcome=step.status.value,
+                    context={"goal": made.goal, "history": made.history, "answer": made.answer} if made else None)
 
     # -- outcomes -------------------------------------------------------------------------------
     def _succeeded(self, job: _Job, plan: Plan, outcome: RunOutcome) -> None:

@@ -70,3 +70,14 @@ class PlanResult(BaseModel):
     seconds: float = 0.0
     decisions: list[Decision] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list, description="Sub-goals nothing on the page matched.")
+
+
+def decisions_by_step(plan: Plan, decisions: list[Decision]) -> dict[str, Decision]:
+    """Step id -> the decision that made it. ``build_plan`` numbers the performed decisions' steps
+    s2, s3, ... after the opening goto; a pair whose targets differ is left out."""
+    done = [d for d in decisions if d.outcome == "done"]
+    out: dict[str, Decision] = {}
+    for step, made in zip(plan.steps[1:], done):
+        if step.target is not None and made.action.get("target") == step.target.model_dump(mode="json"):
+            out[step.id] = made
+    return out

@@ -172,6 +172,8 @@ def example_from_row(row: dict[str, Any], source: str) -> tuple[Example | None, 
     """(example, None) or (None, why it was left out) for one decision row (history or export)."""
     if _bad_outcome(row.get("outcome")):
         return None, "failed step"
+    if isinstance(row.get("context"), dict):  # a planner decision stored by the loop: its own prompt parts
+        row = {**row, **{k: v for k, v in row["context"].items() if k in ("goal", "history", "answer")}}
     instruction, page = row.get("instruction"), row.get("observation")
     if not isinstance(instruction, str) or not instruction.strip():
         return None, "no instruction"

@@ -167,3 +167,12 @@ def test_bad_command_line_is_a_usage_error(tmp_path):
     proc = rpa("run", "--param", "novalue", str(tmp_path / "x.yaml"))
     assert proc.returncode == 2 and "KEY=VALUE" in proc.stderr
     assert rpa("no-such-command").returncode == 2
+
+
+def test_unknown_model_is_refused_before_any_run(tmp_path):
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: p\nsteps:\n  - {id: s1, action: goto, value: 'http://127.0.0.1:9/'}\n")
+    proc = rpa("run", str(plan), "--model", "never-trained")
+    assert proc.returncode == 1 and "no model 'never-trained'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "rpa-home").glob("runs/*"))  # nothing ran

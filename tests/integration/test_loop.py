@@ -142,6 +142,13 @@ async def test_second_run_of_an_instruction_makes_no_llm_call(sandbox) -> None:
                                   secrets={"password": "wonderland"})
     assert not first.entries[0].from_cache  # planned (the model may settle easy choices without a call)
     assert first.entries[0].ok, first.entries[0].error
+    # The planner's decisions went to history with their page and prompt parts: training material.
+    from engine.training import from_history
+
+    learned = from_history(get_settings())
+    answers = [e.answer for e in learned.examples]
+    assert any(a.startswith('fill ') and "alice" in a for a in answers), (answers, learned.skipped)
+    assert all("wonderland" not in m["content"] for e in learned.examples for m in e.messages)
     second = await run_batch_async([JobSpec(instruction=instruction, url=sandbox.url + "/")], concurrency=2,
                                    secrets={"password": "wonderland"})
     assert second.llm_calls == 0 and second.entries[0].from_cache

@@ -126,6 +126,23 @@ def test_decisions_are_stored_with_secrets_masked():
     assert d["outcome"] == "succeeded"
 
 
+def test_a_database_from_an_older_version_gains_new_columns(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the decisions table as the first release wrote it
+        db.execute("CREATE TABLE decisions (pk INTEGER PRIMARY KEY, run_id VARCHAR(64), step_id VARCHAR(200), "
+                   "instruction TEXT, observation TEXT, action JSON, outcome VARCHAR(64), created_at DATETIME)")
+        db.execute("INSERT INTO decisions (run_id, instruction, outcome, created_at) "
+                   "VALUES ('old', 'kept', 'succeeded', '2026-01-01 00:00:00')")
+    history = History(url=f"sqlite:///{path}")
+    history.record_decision(run_id="new", step_id="s2", instruction="i", observation="[e1] button \"Go\"",
+                            action={"action": "click"}, outcome="succeeded",
+                            context={"goal": "click Go", "history": [], "answer": 'click e1 "Go"'})
+    rows = history.decisions()
+    assert [r["instruction"] for r in rows] == ["kept", "i"]
+    assert rows[0]["context"] is None and rows[1]["context"]["answer"] == 'click e1 "Go"'
+    assert History(url=f"sqlite:///{path}").decisions() == rows  # a second open changes nothing
+
+
 def test_errors_and_outputs_are_masked():
     register_secret("topsecret-value")
     history = History()
