@@ -34,6 +34,23 @@ def test_export_rows_become_action_lines_by_locator() -> None:
     assert answer_for_step({"action": "goto", "value": "http://x"}, PAGE) is None
 
 
+def test_history_decisions_rebuild_the_planners_prompt() -> None:
+    from engine.history import History
+    from engine.training import from_history
+
+    history = History(get_settings())
+    context = {"goal": "click sign in", "history": ['fill e3 "Username" = "alice"'], "answer": 'click e6 "Sign in"'}
+    history.record_decision(run_id="r1", step_id="s4", instruction="Log in as alice", observation=PAGE,
+                            action={"id": "s4", "action": "click", "target": [{"role": "button", "name": "Sign in"}]},
+                            outcome="succeeded", context=context)
+    history.record_decision(run_id="r1", step_id="s5", instruction="Log in as alice", observation=None,
+                            action={"id": "s5", "action": "click"}, outcome="succeeded")  # a replayed step
+    got = from_history(get_settings())
+    assert [e.answer for e in got.examples] == ['click e6 "Sign in"']
+    assert got.examples[0].messages == decision_messages("Log in as alice", PAGE, "click sign in", context["history"])
+    assert got.skipped == {"history: no observation stored": 1}
+
+
 def test_dataset_mixes_formats_and_skips_unusable_rows(tmp_path) -> None:
     path = tmp_path / "d.jsonl"
     chat = Example.make("Sign in", PAGE, 'click e6 "Sign in"', "dataset").chat()
