@@ -29,9 +29,13 @@ def cmd_train(
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: RPA_DEVICE, else cuda if present)."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     save_examples: Path | None = typer.Option(None, "--save-examples", help="Also write the (masked) examples as JSON lines."),
-    explore: str | None = typer.Option(None, "--explore", help="Practice tasks (MiniWoB++ names or a file): sample, keep successes, train."),
+    explore: str | None = typer.Option(None, "--explore", help="Practice tasks: sandbox-login, sandbox-invoice, "
+                                       "sandbox-search and MiniWoB++ names (or a file); sample, keep successes, train."),
     rounds: int = typer.Option(1, "--rounds", min=1, max=20, help="Exploration rounds (with --explore)."),
     episodes: int = typer.Option(10, "--episodes", min=1, help="Episodes per task per round (with --explore)."),
+    contrast: float = typer.Option(1.0, "--contrast", min=0.0,
+                                   help="Weight of the ranking loss against the other candidates an example lists "
+                                        "(exploration records them); 0 trains the answer's likelihood only."),
     force: bool = typer.Option(False, "--force", help="Replace an existing model of that name."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -48,7 +52,7 @@ def cmd_train(
     if target.exists() and not force:  # say so before the sources are read (replays take a while)
         raise ConfigError(f"Training: model '{name}' exists at {target}. Choose another --name or pass --force.")
     config = TrainConfig(name=name, base=base, epochs=epochs, lr=lr, rank=rank, batch_size=batch_size,
-                         device=device, threads=threads, force=force)
+                         device=device, threads=threads, force=force, contrast=contrast)
     if explore:
         _explore(settings, explore, name, rounds, episodes, base, config, as_json)
         return
@@ -62,15 +66,8 @@ def cmd_train(
         raise ConfigError("Training: no usable example in the given sources (see 'left out' above).")
     if save_examples is not None:
         write_jsonl(got.examples, save_examples)
-    with Progress(TextColumn("[bold]train[/] {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[eps]} ex/s"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=as_json) as bar:
-        task = bar.add_task("train", total=None, name=name, loss="-", eps="-")
-
-        def on_progress(p) -> None:  # noqa: ANN001
-            bar.update(task, completed=p.step, total=p.total, loss=f"{p.loss:.3f}", eps=f"{p.examples_per_s:.1f}")
-
-        result = train(got.examples, config, settings, on_progress=on_progress)
+    with _train_bar(as_json) as bar:
+        result = train(got.examples, config, settings, on_progress=bar.on_progress(name))
     info = result.info
     if as_json:
         sys.stdout.write(json.dumps({**info.model_dump(mode="json"), "path": str(result.path),
@@ -82,20 +79,60 @@ def cmd_train(
                   f"Use it with: --model {name} (or RPA_MODEL={name})", highlight=False)
 
 
+class _train_bar:
+    """One rich bar per training (loss, examples/s, time left), one per practice round."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.bar = Progress(TextColumn("[bold]{task.fields[what]}[/] {task.fields[name]}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                            TimeRemainingColumn(), console=console, transient=quiet)
+
+    def __enter__(self) -> _train_bar:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def on_progress(self, name: str):  # noqa: ANN201
+        task = self.bar.add_task("train", total=None, what="train", name=name, info="")
+
+        def update(p) -> None:  # noqa: ANN001
+            self.bar.update(task, completed=p.step, total=p.total,
+                            info=f"epoch {p.epoch} loss {p.loss:.3f} {p.examples_per_s:.1f} ex/s")
+
+        return update
+
+    def practice(self, name: str, total: int):  # noqa: ANN201
+        task = self.bar.add_task("practice", total=total, what="practice", name=name, info="")
+        done = {"ok": 0, "n": 0}
+
+        def update(_task: str, good: bool) -> None:
+            done["ok"] += int(good)
+            done["n"] += 1
+            self.bar.update(task, completed=done["n"], info=f"{done['ok']} succeeded")
+            if done["n"] == total:  # the next round gets a new bar
+                done["ok"] = done["n"] = 0
+
+        return update
+
+
 def _explore(settings, spec: str, name: str, rounds: int, episodes: int, base: str | None, config,  # noqa: ANN001
              as_json: bool) -> None:
-    from engine.bench.miniwob import parse_tasks
     from engine.training.explore import explore
+    from engine.training.practice import parse_practice
 
-    tasks = parse_tasks(spec)
+    tasks = parse_practice(spec)
 
     def on_round(r) -> None:  # noqa: ANN001
         trained = f", trained {r.model} (loss {r.trained.info.losses})" if r.trained else ", nothing to train on"
-        console.print(f"round {r.round}: {r.succeeded}/{r.episodes} episodes succeeded, {r.examples} example(s) "
-                      f"from explore{trained}; seconds {r.seconds}", highlight=False)
+        console.print(f"round {r.round}: {r.succeeded}/{r.episodes} episodes succeeded {r.succeeded_by_task}, "
+                      f"{r.examples} example(s) from explore{trained}; seconds {r.seconds}", highlight=False)
 
-    results = explore(settings, tasks, name=name, rounds=rounds, episodes_per_task=episodes, base=base,
-                      config=config, on_round=on_round)
+    with _train_bar(as_json) as bar:
+        results = explore(settings, tasks, name=name, rounds=rounds, episodes_per_task=episodes, base=base,
+                          config=config, on_round=on_round, on_progress=bar.on_progress(name),
+                          on_episode=bar.practice(name, len(tasks) * episodes))
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2, default=str) + "\n")
 

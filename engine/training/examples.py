@@ -39,15 +39,22 @@ class Example(BaseModel):
     messages: list[dict[str, str]] = Field(description="system + user messages, as the planner sends them.")
     answer: str = Field(description="The chosen action line, e.g. click e6 \"Sign in\".")
     source: str = Field(description="history, recordings, dataset or explore.")
+    alternatives: list[str] = Field(default_factory=list,
+                                    description="The other action lines the planner offered (its candidates).")
 
     @classmethod
     def make(cls, instruction: str, page: str, answer: str, source: str, *, goal: str = "",
-             history: list[str] | None = None) -> Example:
-        return cls(messages=decision_messages(instruction, page, goal, history), answer=answer, source=source)
+             history: list[str] | None = None, alternatives: list[str] | None = None) -> Example:
+        others = [a for a in alternatives or [] if a != answer]
+        return cls(messages=decision_messages(instruction, page, goal, history), answer=answer, source=source,
+                   alternatives=others)
 
     def chat(self) -> dict[str, Any]:
         """The chat-format line ``--dataset`` reads back (the planner's ``training_example``)."""
-        return {"messages": [*self.messages, {"role": "assistant", "content": self.answer}]}
+        out: dict[str, Any] = {"messages": [*self.messages, {"role": "assistant", "content": self.answer}]}
+        if self.alternatives:
+            out["alternatives"] = self.alternatives
+        return out
 
 
 @dataclass
@@ -82,7 +89,43 @@ def register_known_secrets(settings: Settings) -> int:
 
 def masked(example: Example) -> Example:
     return Example(messages=[{k: mask(v) for k, v in m.items()} for m in example.messages],
-                   answer=mask(example.answer), source=example.source)
+                   answer=mask(example.answer), source=example.source,
+                   alternatives=[mask(a) for a in example.alternatives])
+
+
+_REF_RE = re.compile(r'(?m)(^\[|^(?:click|fill|select|check|uncheck|press) )e(\d+)\b')
+
+
+def renumbered(example: Example, rng: Any) -> Example:
+    """The same decision with its page lines in a random order and its refs drawn afresh.
+
+    MiniWoB++ and most sites give an element the same ref and the same place on every visit, so a
+    model trained on raw pages learns "answer e12" or "answer the first line"; with both drawn
+    afresh each epoch it must learn from roles, names and text. Page lines (``[eN] ...``) and action
+    lines (history, answer, alternatives) change together, so the example stays consistent.
+    """
+    texts = [m["content"] for m in example.messages] + [example.answer, *example.alternatives]
+    refs = sorted({int(m.group(2)) for t in texts for m in _REF_RE.finditer(t)})
+    if not refs:
+        return example
+    drawn = sorted(rng.sample(range(1, refs[-1] + 2 * len(refs) + 40), len(refs)))
+    new = dict(zip(refs, drawn))
+
+    def sub(text: str) -> str:
+        return _REF_RE.sub(lambda m: f"{m.group(1)}e{new[int(m.group(2))]}", text)
+
+    def shuffle(text: str) -> str:
+        lines = text.split("\n")
+        at = [i for i, ln in enumerate(lines) if ln.startswith("[e")]
+        moved = [lines[i] for i in at]
+        rng.shuffle(moved)
+        for i, ln in zip(at, moved):
+            lines[i] = ln
+        return "\n".join(lines)
+
+    return Example(messages=[{**m, "content": sub(shuffle(m["content"]) if m["role"] == "user" else m["content"])}
+                             for m in example.messages],
+                   answer=sub(example.answer), source=example.source, alternatives=[sub(a) for a in example.alternatives])
 
 
 def _bad_outcome(outcome: Any) -> bool:
@@ -215,7 +258,8 @@ def _from_chat(obj: dict[str, Any], where: str) -> Example:
         raise ConfigError(f"Training.dataset: {where}: the assistant turn {answer[:60]!r} is not an action line "
                           "like click e3 \"Sign in\".")
     prompt = [{"role": str(m.get("role")), "content": str(m.get("content") or "")} for m in msgs[:-1]]
-    return Example(messages=prompt, answer=answer, source="dataset")
+    others = [str(a) for a in obj.get("alternatives") or [] if parse_action(str(a)) is not None and a != answer]
+    return Example(messages=prompt, answer=answer, source="dataset", alternatives=others)
 
 
 def from_dataset(path: str | Path) -> Collected:

@@ -15,6 +15,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,9 +26,10 @@ from pydantic import BaseModel, Field
 
 from engine.config import Settings
 from engine.errors import ConfigError
-from engine.training.examples import Example
+from engine.training.examples import Example, renumbered
 from engine.training.store import TrainingInfo, fingerprint, model_dir, read_info
 
+MAX_ALTERNATIVES = 5  # the planner shows the model six candidates (planner.TOP_K)
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -44,6 +46,9 @@ class TrainConfig(BaseModel):
     threads: int | None = None
     force: bool = False
     seed: int = 0
+    renumber: bool = Field(True, description="Draw element refs afresh each epoch (learn names, not ref numbers).")
+    contrast: float = Field(1.0, ge=0, description="Weight of the ranking loss over the planner's other candidates "
+                                                    "(0: answer likelihood only).")
 
 
 class Progress(BaseModel):
@@ -131,13 +136,16 @@ def _drop_quantizer(model: Any) -> None:
             del model.__dict__[flag]
 
 
+def encode_answer(tok: Any, answer: str) -> list[int]:
+    return list(tok.encode(answer, add_special_tokens=False)) + [tok.eos_token_id]
+
+
 def encode(tok: Any, ex: Example) -> tuple[list[int], list[int]]:
     """(prompt ids, answer ids) exactly as the planner's scorer builds them."""
     from engine.planner.prompts import prompt_text
 
     prompt = tok.encode(prompt_text(tok, ex.messages), add_special_tokens=False)
-    answer = tok.encode(ex.answer, add_special_tokens=False) + [tok.eos_token_id]
-    return list(prompt), list(answer)
+    return list(prompt), encode_answer(tok, ex.answer)
 
 
 def _batches(encoded: list[tuple[list[int], list[int]]], size: int, rng: random.Random) -> list[list[int]]:
@@ -177,6 +185,42 @@ def _loss_sum(model: Any, batch: tuple[Any, Any, Any, Any, int]) -> tuple[Any, i
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
                            ignore_index=-100, reduction="sum")
     return loss, int((labels != -100).sum())
+
+
+def _cache_kw(model: Any) -> str:
+    """Transformers 5 calls the KV cache argument ``cache``; 4.x called it ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _ranked_loss(model: Any, prompt: list[int], answers: list[list[int]], device: str,
+                 contrast: float) -> tuple[Any, int]:
+    """Loss of one decision whose first answer is the chosen one and the rest the planner's other
+    candidates: the chosen answer's cross-entropy (summed over its tokens) plus ``contrast`` times
+    the cross-entropy of picking it among all, ranked by mean token log-probability exactly as the
+    planner ranks them at run time. The prompt runs once; its KV cache (with gradients) is shared by
+    every answer, so a decision with six candidates costs little more than one."""
+    import torch
+    import torch.nn.functional as F
+
+    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True, logits_to_keep=1)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+    width = max(len(a) for a in answers)
+    totals = [first[a[0]] for a in answers]
+    if width > 1:
+        cache.batch_repeat_interleave(len(answers))
+        batch = torch.tensor([a + [a[-1]] * (width - len(a)) for a in answers], device=device)
+        logp = torch.log_softmax(model(input_ids=batch[:, :-1], **{_cache_kw(model): cache}).logits.float(), dim=-1)
+        got = logp.gather(-1, batch[:, 1:, None])[..., 0]
+        totals = [t + got[i, : len(a) - 1].sum() for i, (t, a) in enumerate(zip(totals, answers))]
+    loss = -totals[0]
+    if contrast > 0 and len(answers) > 1:
+        means = torch.stack([t / len(a) for t, a in zip(totals, answers)])
+        loss = loss + contrast * len(answers[0]) * F.cross_entropy(means[None], torch.tensor([0], device=device))
+    return loss, len(answers[0])
 
 
 def answer_loss(model: Any, tok: Any, examples: list[Example], device: str, batch_size: int = 8) -> float:
@@ -225,10 +269,13 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
     if not keep:
         raise ConfigError(f"Training: every example is longer than {config.max_tokens} tokens. Raise --max-tokens.")
     encoded = [encoded[i] for i in keep]
+    kept = [examples[i] for i in keep]
 
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.05, target_modules=TARGET_MODULES,
                       task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(model, lora)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -237,18 +284,31 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
     t0 = time.perf_counter()
     step, seen, losses, first, last = 0, 0, [], None, 0.0
     model.train()
+    ranked = config.contrast > 0 and any(e.alternatives for e in kept)
     for epoch in range(config.epochs):
         epoch_loss, epoch_n = 0.0, 0
+        shown = [renumbered(e, rng) for e in kept] if config.renumber else kept
+        encoded = [encode(tok, e) for e in shown]
         for batch in _batches(encoded, config.batch_size, rng):
-            loss_sum, n = _loss_sum(model, _collate([encoded[i] for i in batch], pad, device))
-            loss = loss_sum / max(1, n)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if ranked:  # one decision at a time (its own prompt cache), gradients summed over the batch
+                n = sum(len(encoded[i][1]) for i in batch)
+                value = 0.0
+                for i in batch:
+                    others = [encode_answer(tok, a) for a in shown[i].alternatives[:MAX_ALTERNATIVES]]
+                    loss_i, _ = _ranked_loss(model, encoded[i][0], [encoded[i][1], *others], device, config.contrast)
+                    (loss_i / n).backward()
+                    value += float(loss_i.detach()) / n
+            else:
+                loss_sum, n = _loss_sum(model, _collate([encoded[i] for i in batch], pad, device))
+                loss = loss_sum / max(1, n)
+                loss.backward()
+                value = float(loss.detach())
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             step += 1
             seen += len(batch)
-            last = float(loss.detach())
+            last = value
             first = last if first is None else first
             epoch_loss += last * len(batch)
             epoch_n += len(batch)

@@ -121,3 +121,35 @@ def test_adapter_on_a_mismatched_base_is_refused(rpa_home, tmp_path) -> None:
                                                       "base_fingerprint": "0000000000000000"}))
     with pytest.raises(ConfigError, match="does not match"):
         load_adapter(settings, "odd")
+
+
+def test_renumbered_pages_stay_consistent() -> None:
+    import random
+    import re
+
+    from engine.training.examples import renumbered
+
+    ex = Example.make("Sign in", PAGE, 'click e6 "Sign in"', "explore", goal="click sign in",
+                      history=['fill e3 "Username" = "alice"'], alternatives=['click e6 "Sign in"', 'click e5 "Password"'])
+    assert ex.alternatives == ['click e5 "Password"']  # the chosen answer is not its own alternative
+    orders, numbers = set(), set()
+    for seed in range(8):
+        r = renumbered(ex, random.Random(seed))
+        text = r.messages[1]["content"]
+        ref = {m.group(2): int(m.group(1)) for m in re.finditer(r'^\[e(\d+)\] \w+ "([^"]+)"', text, re.M)}
+        assert set(ref) == {"Username", "Password", "Sign in"}
+        assert ref["Username"] < ref["Password"] < ref["Sign in"]  # refs keep the page's order
+        assert r.answer == f'click e{ref["Sign in"]} "Sign in"' and r.alternatives == [f'click e{ref["Password"]} "Password"']
+        assert f'fill e{ref["Username"]} "Username" = "alice"' in text and text.startswith("Task: Sign in\nPage:\n[e")
+        orders.add(tuple(re.findall(r'^\[e\d+\] \w+ "([^"]+)"', text, re.M)))
+        numbers.add(tuple(sorted(ref.values())))
+    assert len(orders) > 1 and len(numbers) > 1
+
+
+def test_alternatives_survive_a_dataset_round_trip(tmp_path) -> None:
+    from engine.training import write_jsonl
+
+    ex = Example.make("Sign in", PAGE, 'click e6 "Sign in"', "explore", alternatives=['click e5 "Password"', "junk"])
+    write_jsonl([ex], tmp_path / "d.jsonl")
+    [back] = from_dataset(tmp_path / "d.jsonl").examples
+    assert back.alternatives == ['click e5 "Password"'] and back.messages == ex.messages
