@@ -25,6 +25,7 @@ PAGE = """<!doctype html><html><head><title>Form</title></head><body>
 <a href="/help">Help</a><a href="/help2">Help</a>
 <div id="card"><span class="icon-trash" style="display:inline-block;width:12px;height:12px" onclick="this.textContent='gone'"></span> Row one</div>
 <div style="display:none"><button>Hidden</button></div>
+<div class="titlebar" onmousedown="void 0"><button onclick="this.textContent='Closed'">Close</button></div>
 <input type="hidden" name="csrf" value="x">
 </body></html>"""
 
@@ -65,6 +66,8 @@ async def test_observe_a_form(site: str) -> None:
         assert icon.kind == "control" and "Row one" in icon.context
         assert not any(e.name == "Hidden" for e in obs.elements)
         assert not any(e.type == "hidden" for e in obs.elements)
+        # A handler-only wrapper named by the button inside it is not a second "Close".
+        assert [e.role for e in obs.elements if e.name == "Close"] == ["button"]
         lines = obs.to_prompt().splitlines()
         assert '[e' in lines[0] and any('button "Save"' in ln for ln in lines)
         # Every element's target finds exactly that element on the live page.
