@@ -185,10 +185,9 @@
   items.forEach((it, i) => {
     it.container = it.kind === 'control' && controlNodes.some((o) => o !== nodes[i] && nodes[i].contains(o));
   });
-  // A role-less wrapper (a draggable title bar) named only by the control inside it is that control
-  // twice: list the control alone, so nothing has to guess between the two.
+  // A wrapper (a draggable title bar, an accordion panel) named only by a control inside it is that
+  // control twice: list the control alone, so nothing has to guess between the two.
   const inner = (i) => nodes.map((o, j) => j).filter((j) => j !== i && items[j].kind === 'control' && nodes[i].contains(nodes[j]));
-  const kept = items.filter((it, i) => !(it.container && it.role === 'clickable' && it.name
-    && inner(i).some((j) => items[j].name === it.name)));
+  const kept = items.filter((it, i) => !(it.container && it.name && inner(i).some((j) => items[j].name === it.name)));
   return { url: location.href, title: document.title, items: kept, truncated };
 }

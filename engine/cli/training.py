@@ -36,6 +36,9 @@ def cmd_train(
     contrast: float = typer.Option(1.0, "--contrast", min=0.0,
                                    help="Weight of the ranking loss against the other candidates an example lists "
                                         "(exploration records them); 0 trains the answer's likelihood only."),
+    likelihood: float = typer.Option(0.0, "--likelihood", min=0.0,
+                                     help="Weight of the answer's likelihood next to the ranking loss (0: choices "
+                                          "only; examples without alternatives are then left out)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing model of that name."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -52,7 +55,8 @@ def cmd_train(
     if target.exists() and not force:  # say so before the sources are read (replays take a while)
         raise ConfigError(f"Training: model '{name}' exists at {target}. Choose another --name or pass --force.")
     config = TrainConfig(name=name, base=base, epochs=epochs, lr=lr, rank=rank, batch_size=batch_size,
-                         device=device, threads=threads, force=force, contrast=contrast)
+                         device=device, threads=threads, force=force, contrast=contrast,
+                         likelihood=likelihood)
     if explore:
         _explore(settings, explore, name, rounds, episodes, base, config, as_json)
         return
@@ -72,7 +76,8 @@ def cmd_train(
     if as_json:
         sys.stdout.write(json.dumps({**info.model_dump(mode="json"), "path": str(result.path),
                                      "first_loss": round(result.first_loss, 4), "last_loss": round(result.last_loss, 4),
-                                     "left_out": dict(got.skipped), "too_long": result.dropped_long}, indent=2) + "\n")
+                                     "left_out": dict(got.skipped), "too_long": result.dropped_long,
+                                     "no_alternatives": result.no_alternatives}, indent=2) + "\n")
         return
     console.print(f"[green]saved[/] {result.path} ({info.steps} steps in {info.seconds:.0f} s, "
                   f"{info.examples_per_s:.1f} examples/s on {info.device}; loss per epoch {info.losses}). "

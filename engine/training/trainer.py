@@ -49,6 +49,9 @@ class TrainConfig(BaseModel):
     renumber: bool = Field(True, description="Draw element refs afresh each epoch (learn names, not ref numbers).")
     contrast: float = Field(1.0, ge=0, description="Weight of the ranking loss over the planner's other candidates "
                                                     "(0: answer likelihood only).")
+    likelihood: float = Field(0.0, ge=0, description="Weight of the answer's own likelihood next to the ranking loss. "
+                                                     "0 learns choices only: examples without alternatives are left "
+                                                     "out, so frequent answers ('Submit') do not gain a prior.")
 
 
 class Progress(BaseModel):
@@ -67,6 +70,7 @@ class TrainResult(BaseModel):
     first_loss: float
     last_loss: float
     dropped_long: int = 0
+    no_alternatives: int = Field(0, description="Examples left out because the ranking loss had nothing to rank.")
 
 
 def _device(config: TrainConfig, settings: Settings) -> str:
@@ -196,11 +200,11 @@ def _cache_kw(model: Any) -> str:
 
 
 def _ranked_loss(model: Any, prompt: list[int], answers: list[list[int]], device: str,
-                 contrast: float) -> tuple[Any, int]:
+                 contrast: float, likelihood: float = 1.0) -> tuple[Any, int]:
     """Loss of one decision whose first answer is the chosen one and the rest the planner's other
-    candidates: the chosen answer's cross-entropy (summed over its tokens) plus ``contrast`` times
-    the cross-entropy of picking it among all, ranked by mean token log-probability exactly as the
-    planner ranks them at run time. The prompt runs once; its KV cache (with gradients) is shared by
+    candidates: ``likelihood`` times the chosen answer's cross-entropy (summed over its tokens) plus
+    ``contrast`` times the cross-entropy of picking it among all, ranked by mean token
+    log-probability exactly as the planner ranks them at run time. The prompt runs once; its KV cache (with gradients) is shared by
     every answer, so a decision with six candidates costs little more than one."""
     import torch
     import torch.nn.functional as F
@@ -216,7 +220,7 @@ def _ranked_loss(model: Any, prompt: list[int], answers: list[list[int]], device
         logp = torch.log_softmax(model(input_ids=batch[:, :-1], **{_cache_kw(model): cache}).logits.float(), dim=-1)
         got = logp.gather(-1, batch[:, 1:, None])[..., 0]
         totals = [t + got[i, : len(a) - 1].sum() for i, (t, a) in enumerate(zip(totals, answers))]
-    loss = -totals[0]
+    loss = -likelihood * totals[0]
     if contrast > 0 and len(answers) > 1:
         means = torch.stack([t / len(a) for t, a in zip(totals, answers)])
         loss = loss + contrast * len(answers[0]) * F.cross_entropy(means[None], torch.tensor([0], device=device))
@@ -268,6 +272,13 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
         logger.warning("train: {} example(s) longer than {} tokens left out", dropped, config.max_tokens)
     if not keep:
         raise ConfigError(f"Training: every example is longer than {config.max_tokens} tokens. Raise --max-tokens.")
+    ranked = config.contrast > 0 and any(examples[i].alternatives for i in keep)
+    alone: list[int] = []
+    if ranked and config.likelihood == 0:
+        alone = [i for i in keep if not examples[i].alternatives]
+        if alone:  # nothing to choose between: they would teach a prior, not a choice
+            logger.info("train: {} example(s) without alternatives left out (ranking only)", len(alone))
+            keep = [i for i in keep if examples[i].alternatives]
     encoded = [encoded[i] for i in keep]
     kept = [examples[i] for i in keep]
 
@@ -284,7 +295,6 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
     t0 = time.perf_counter()
     step, seen, losses, first, last = 0, 0, [], None, 0.0
     model.train()
-    ranked = config.contrast > 0 and any(e.alternatives for e in kept)
     for epoch in range(config.epochs):
         epoch_loss, epoch_n = 0.0, 0
         shown = [renumbered(e, rng) for e in kept] if config.renumber else kept
@@ -296,7 +306,8 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
                 value = 0.0
                 for i in batch:
                     others = [encode_answer(tok, a) for a in shown[i].alternatives[:MAX_ALTERNATIVES]]
-                    loss_i, _ = _ranked_loss(model, encoded[i][0], [encoded[i][1], *others], device, config.contrast)
+                    loss_i, _ = _ranked_loss(model, encoded[i][0], [encoded[i][1], *others], device, config.contrast,
+                                             config.likelihood)
                     (loss_i / n).backward()
                     value += float(loss_i.detach()) / n
             else:
@@ -331,7 +342,7 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
     logger.info("train: {} saved to {} ({} steps, loss {:.3f} -> {:.3f}, {:.1f} examples/s)", config.name, target,
                 step, first or 0.0, last, info.examples_per_s)
     return TrainResult(name=config.name, path=target, info=info, first_loss=first or 0.0, last_loss=last,
-                       dropped_long=dropped)
+                       dropped_long=dropped, no_alternatives=len(alone))
 
 
 def _save(model: Any, tok: Any, info: TrainingInfo, target: Path, settings: Settings) -> None:

@@ -39,7 +39,8 @@ def trained(tmp_path_factory):
             # Half carry the other buttons as alternatives (as exploration records them): the ranking loss.
             others = [f'click {r} "{n}"' for n, r in refs.items() if n != "Blue"] if i % 2 else []
             examples.append(Example.make(task, page, f'click {refs["Blue"]} "Blue"', "dataset", alternatives=others))
-        result = train(examples, TrainConfig(name="toy-blue", epochs=4, batch_size=8, lr=3e-3, threads=2), settings)
+        result = train(examples, TrainConfig(name="toy-blue", epochs=4, batch_size=8, lr=3e-3, threads=2,
+                                                 likelihood=1.0), settings)
         yield settings, result, examples
 
 
