@@ -16,7 +16,8 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,14 @@ def load_base(folder: Path, device: str) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     _drop_quantizer(model)
     return model.to(device), tok
+
+
+@contextmanager
+def _quiet_peft() -> Iterator[None]:
+    """peft asks transformers a deprecated question (is_gradient_checkpointing); not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def _drop_quantizer(model: Any) -> None:
@@ -284,8 +293,7 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
 
     lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=0.05, target_modules=TARGET_MODULES,
                       task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with _quiet_peft():
         model = get_peft_model(model, lora)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
@@ -382,7 +390,8 @@ def load_adapter(settings: Settings, name: str, base: str | None = None, device:
         raise ConfigError(f"Training: adapter '{name}' was trained on {info.base}; base {display} does not match "
                           f"(shape fingerprint {got} != {info.base_fingerprint}). Use --base {info.base}.")
     model, tok = load_base(folder, device)
-    model = PeftModel.from_pretrained(model, model_dir(settings, name) / "adapter")
+    with _quiet_peft():
+        model = PeftModel.from_pretrained(model, model_dir(settings, name) / "adapter")
     model.eval()
     return model, tok
 
