@@ -37,6 +37,12 @@ class _PrefixCache:
     last_logits: Any = None
 
 
+def cache_kwarg(model: Any) -> str:
+    """The KV-cache argument of ``model.forward``: transformers 5 renamed ``past_key_values`` to ``cache``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 class Scorer:
     """Wraps a loaded model; not thread-safe (the planner serializes calls)."""
 
@@ -46,9 +52,7 @@ class Scorer:
         self.model = loaded.model
         self._prefix = _PrefixCache()
         self.calls = 0
-        # Transformers renamed ``past_key_values`` to ``cache`` (5.x); pass whichever this version takes.
-        params = inspect.signature(self.model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._cache_kw = cache_kwarg(self.model)
         self.forwarded_tokens = 0  # tokens the model actually ran (prefix-cache hits excluded)
         self.scored_tokens = 0  # prompt + answer tokens each call covered (hits included)
         self.model_s = 0.0

@@ -200,21 +200,13 @@ def _loss_sum(model: Any, batch: tuple[Any, Any, Any, Any, int]) -> tuple[Any, i
     return loss, int((labels != -100).sum())
 
 
-def _cache_kw(model: Any) -> str:
-    """Transformers 5 calls the KV cache argument ``cache``; 4.x called it ``past_key_values``."""
-    import inspect
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-
-
-def _ranked_loss(model: Any, prompt: list[int], answers: list[list[int]], device: str,
-                 contrast: float, likelihood: float = 1.0) -> tuple[Any, int]:
+def _ranked_loss(model: Any, prompt: list[int], answers: list[list[int]], device: str, contrast: float,
+                 likelihood: float = 1.0, cache_kw: str = "past_key_values") -> tuple[Any, int]:
     """Loss of one decision whose first answer is the chosen one and the rest the planner's other
     candidates: ``likelihood`` times the chosen answer's cross-entropy (summed over its tokens) plus
     ``contrast`` times the cross-entropy of picking it among all, ranked by mean token
-    log-probability exactly as the planner ranks them at run time. The prompt runs once; its KV cache (with gradients) is shared by
-    every answer, so a decision with six candidates costs little more than one."""
+    log-probability exactly as the planner ranks them at run time. The prompt runs once; its KV
+    cache (with gradients) is shared by every answer, so six candidates cost little more than one."""
     import torch
     import torch.nn.functional as F
 
@@ -226,7 +218,7 @@ def _ranked_loss(model: Any, prompt: list[int], answers: list[list[int]], device
     if width > 1:
         cache.batch_repeat_interleave(len(answers))
         batch = torch.tensor([a + [a[-1]] * (width - len(a)) for a in answers], device=device)
-        logp = torch.log_softmax(model(input_ids=batch[:, :-1], **{_cache_kw(model): cache}).logits.float(), dim=-1)
+        logp = torch.log_softmax(model(input_ids=batch[:, :-1], **{cache_kw: cache}).logits.float(), dim=-1)
         got = logp.gather(-1, batch[:, 1:, None])[..., 0]
         totals = [t + got[i, : len(a) - 1].sum() for i, (t, a) in enumerate(zip(totals, answers))]
     loss = -likelihood * totals[0]
@@ -257,6 +249,8 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
     """Fine-tune a LoRA adapter on ``examples``; saves adapter + merged weights under models/NAME."""
     import torch
     from peft import LoraConfig, get_peft_model
+
+    from engine.planner.inference import cache_kwarg
 
     if not examples:
         raise ConfigError("Training: no examples. Give --from-history, --recordings DIR or --dataset FILE.")
@@ -296,6 +290,7 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
     with _quiet_peft():
         model = get_peft_model(model, lora)
     params = [p for p in model.parameters() if p.requires_grad]
+    cache_kw = cache_kwarg(model)
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     per_epoch = (len(encoded) + config.batch_size - 1) // config.batch_size
@@ -315,7 +310,7 @@ def train(examples: list[Example], config: TrainConfig, settings: Settings,
                 for i in batch:
                     others = [encode_answer(tok, a) for a in shown[i].alternatives[:MAX_ALTERNATIVES]]
                     loss_i, _ = _ranked_loss(model, encoded[i][0], [encoded[i][1], *others], device, config.contrast,
-                                             config.likelihood)
+                                             config.likelihood, cache_kw)
                     (loss_i / n).backward()
                     value += float(loss_i.detach()) / n
             else:
