@@ -34,17 +34,23 @@ def miniwob_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "html" / "miniwob"
 
 
-def parse_tasks(spec: str) -> list[str]:
-    """A comma-separated list, or a file with one task a line (# comments)."""
+def task_names(spec: str, where: str = "Bench.miniwob") -> list[str]:
+    """Names from a comma-separated list, or from a file with one name a line (# comments)."""
     path = Path(spec).expanduser()
     if "," not in spec and path.is_file():  # a long comma list is not a path (and may exceed NAME_MAX)
         lines = path.read_text(encoding="utf-8").splitlines()
-        tasks = [ln.split("#", 1)[0].strip() for ln in lines]
+        names = [ln.split("#", 1)[0].strip() for ln in lines]
     else:
-        tasks = [t.strip() for t in spec.split(",")]
-    tasks = [t for t in tasks if t]
-    if not tasks:
-        raise ConfigError(f"Bench.miniwob: no tasks in '{spec}'. Give a comma-separated list or a file.")
+        names = [t.strip() for t in spec.split(",")]
+    names = [t for t in names if t]
+    if not names:
+        raise ConfigError(f"{where}: no tasks in '{spec}'. Give a comma-separated list or a file.")
+    return names
+
+
+def parse_tasks(spec: str) -> list[str]:
+    """MiniWoB++ task names (``task_names``), each checked against the shipped pages."""
+    tasks = task_names(spec)
     root = miniwob_dir()
     unknown = [t for t in tasks if not (root / f"{t}.html").exists()]
     if unknown:

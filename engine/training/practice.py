@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -92,18 +91,11 @@ def sandbox_episode(task: str, seed: int) -> Episode:
 
 def parse_practice(spec: str) -> list[str]:
     """Comma-separated names or a file: sandbox flows (``sandbox-login``, ...) and MiniWoB++ tasks."""
-    from engine.bench.miniwob import parse_tasks
+    from engine.bench.miniwob import parse_tasks, task_names
 
-    path = Path(spec).expanduser()
-    if "," not in spec and path.is_file():
-        names = [ln.split("#", 1)[0].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    else:
-        names = [t.strip() for t in spec.split(",")]
-    names = [t for t in names if t]
-    if not names:
-        raise ConfigError(f"Training.explore: no tasks in '{spec}'. Give a comma-separated list or a file.")
+    names = task_names(spec, "Training.explore")
     sandbox = [t for t in names if is_sandbox(t)]
     for t in sandbox:
         sandbox_episode(t, 0)  # unknown names fail here, before any model loads
-    rest = [t for t in names if t and not is_sandbox(t)]
+    rest = [t for t in names if not is_sandbox(t)]
     return sandbox + (parse_tasks(",".join(rest)) if rest else [])
