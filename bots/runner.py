@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from engine.errors import (AmbiguousTargetError, ApplicationError, BusinessError, DomainBlockedError,
+from engine.errors import (FailureKind, AmbiguousTargetError, ApplicationError, BusinessError, DomainBlockedError,
                            ElementNotFoundError, RpaError, StepTimeoutError)
 from engine.logs import mask
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepRepair, StepStatus
+from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepRepair, StepStatus
 from engine.plan.models import Plan, Step, topological_order
 from engine.plan.template import render
 
@@ -219,7 +219,7 @@ class Bot:
                     break
         except Exception as err:  # noqa: BLE001 - the browser died under us: a failed run, not a crash
             logger.exception("bot: run {} broke", ctx.run_id)
-            outcome.status, outcome.error_kind = RunStatus.failed, ErrorKind.application
+            outcome.status, outcome.error_kind = RunStatus.failed, FailureKind.application
             outcome.error = mask(f"Bot.run: the browser failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
         outcome.outputs = outputs
         if self._cast.slots:
@@ -264,7 +264,7 @@ class Bot:
         if error is not None:
             result.status = StepStatus.failed
             result.error = mask(error.message)
-            result.error_kind = ErrorKind.business if isinstance(error, BusinessError) else ErrorKind.application
+            result.error_kind = FailureKind.business if isinstance(error, BusinessError) else FailureKind.application
             logger.info("bot: step '{}' failed: {}", step.id, result.error)
         if ctx.screenshots:
             path = Path(ctx.run_dir) / "screens" / f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', step.id)}.jpg"

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from engine.errors import FailureKind, RpaError
+from engine.logs import mask
 
 
 class StepStatus(str, Enum):
     succeeded = "succeeded"
     failed = "failed"
     skipped = "skipped"
-
-
-class ErrorKind(str, Enum):
-    business = "business"        # the site said no: never retried
-    application = "application"  # transient or technical: retried with backoff
 
 
 class RunStatus(str, Enum):
@@ -33,7 +31,7 @@ class StepOutcome(BaseModel):
     seconds: float = 0.0
     attempts: int = 1
     error: str | None = None
-    error_kind: ErrorKind | None = None
+    error_kind: FailureKind | None = None
     locator: str | None = Field(None, description="The locator that matched (primary or fallback).")
     screenshot: str | None = None
     started_at: datetime | None = None
@@ -55,7 +53,7 @@ class RunOutcome(BaseModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     downloads: list[str] = Field(default_factory=list)
     error: str | None = None
-    error_kind: ErrorKind | None = None
+    error_kind: FailureKind | None = None
     seconds: float = 0.0
     llm_calls: int = 0
     attempt: int = 1
@@ -69,6 +67,25 @@ class RunOutcome(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status is RunStatus.succeeded
+
+    @classmethod
+    def failed(cls, run_id: str, plan_name: str, error: RpaError | BaseException | str, *,
+               kind: FailureKind | None = None, attempt: int = 1, run_dir: str | None = None,
+               started_at: datetime | None = None) -> RunOutcome:
+        """A run that failed before or outside its steps (inputs, a browser that would not start)."""
+        now = datetime.now(timezone.utc)
+        if isinstance(error, RpaError):
+            message = error.message
+        elif isinstance(error, BaseException):
+            message = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+        else:
+            message = error
+        if kind is None:
+            kind = FailureKind.of(error) if isinstance(error, BaseException) else FailureKind.application
+        started = started_at or now
+        return cls(run_id=run_id, plan_name=plan_name, status=RunStatus.failed, error=mask(message),
+                   error_kind=kind, attempt=attempt, run_dir=run_dir, started_at=started, finished_at=now,
+                   seconds=(now - started).total_seconds())
 
     def summary_json(self) -> dict[str, Any]:
         """The object ``rpa run --json`` prints."""

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from engine.config import Settings, get_settings
-from engine.errors import ApplicationError, MissingInputError, RpaError, SecretError
+from engine.errors import FailureKind, ApplicationError, MissingInputError, RpaError, SecretError
 from engine.history import History
 from engine.logs import add_json_file, register_secret, remove_sink
-from engine.outcome import ErrorKind, RunOutcome, RunStatus
+from engine.outcome import RunOutcome, RunStatus
 from engine.plan import Plan, topological_order
 from engine.plan.models import step_templates
 from engine.plan.template import render, resolve_params
@@ -77,7 +77,7 @@ def check_inputs(plan: Plan, params: Mapping[str, str] | None, secret: SecretRes
         resolved = resolve_params(plan, dict(params or {}))
     except MissingInputError as err:
         step = _users_of(plan, "params", err.name)
-        if step is None or err.kind != "parameter" or err.name not in plan.params:
+        if step is None or err.input_kind != "parameter" or err.name not in plan.params:
             raise
         raise MissingInputError(
             "parameter", err.name, f"Step '{step}' needs it. Pass it with --param {err.name}=VALUE."
@@ -110,7 +110,7 @@ def step_sites(plan: Plan, params: Mapping[str, str]) -> dict[str, str | None]:
 
 
 def _failed(plan: Plan, run_id: str, run_dir: Path, err: RpaError, started: datetime, attempt: int) -> RunOutcome:
-    kind = ErrorKind.application if isinstance(err, ApplicationError) else ErrorKind.business
+    kind = FailureKind.application if isinstance(err, ApplicationError) else FailureKind.business
     return RunOutcome(
         run_id=run_id, plan_name=plan.name, status=RunStatus.failed, error=err.message, error_kind=kind,
         attempt=attempt, run_dir=str(run_dir), started_at=started, finished_at=_now(),
@@ -229,7 +229,7 @@ async def _run_bot(plan: Plan, run_id: str, run_dir: Path, params: dict[str, str
         logger.exception("run {}: crashed", run_id)
         failure = _failed(plan, run_id, run_dir, RpaError(f"Bot.run: crashed ({type(err).__name__}: {err})."),
                           started, attempt)
-        failure.error_kind = ErrorKind.application
+        failure.error_kind = FailureKind.application
         return failure
 
 
@@ -245,7 +245,7 @@ def record_failure(plan_name: str, error: RpaError, *, plan_path: str | None = N
     history = History(settings or get_settings())
     run_id = history.start_run(plan_name, plan_path=plan_path, job_id=job_id)
     now = _now()
-    kind = ErrorKind.application if isinstance(error, ApplicationError) else ErrorKind.business
+    kind = FailureKind.application if isinstance(error, ApplicationError) else FailureKind.business
     outcome = RunOutcome(run_id=run_id, plan_name=plan_name, status=RunStatus.failed, error=error.message,
                          error_kind=kind, started_at=now, finished_at=now)
     history.finish_run(outcome)

@@ -24,8 +24,8 @@ from engine.cluster.models import ClusterJob, ClusterResult
 from engine.cluster.security import make_security
 from engine.cluster.tasks import execute_job, variable_name
 from engine.config import Settings, get_settings
-from engine.errors import ApplicationError, RpaError
-from engine.outcome import ErrorKind, RunOutcome, RunStatus
+from engine.errors import FailureKind, ApplicationError, RpaError
+from engine.outcome import RunOutcome, RunStatus
 from engine.plan import Plan, dump_plan
 
 BROWSER = "browser"
@@ -178,7 +178,7 @@ class ClusterRuntime:
                 self.held.append(spec.run_id)
             logger.warning("cluster: {}", result.message)
             now = RunOutcome(run_id=spec.run_id, plan_name=plan.name, status=RunStatus.interrupted,
-                             error=result.message, error_kind=ErrorKind.business, attempt=spec.attempt)
+                             error=result.message, error_kind=FailureKind.business, attempt=spec.attempt)
             now.run_dir = str(spec.run_dir)
             return now
         outcome = result.outcome

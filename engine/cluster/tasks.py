@@ -33,9 +33,9 @@ from loguru import logger
 
 from engine.cluster.models import ClusterJob, ClusterResult
 from engine.config import Settings, get_settings
-from engine.errors import BusinessError, MissingInputError, RpaError, SecretError
+from engine.errors import FailureKind, BusinessError, MissingInputError, RpaError, SecretError
 from engine.logs import add_json_file, mask, remove_sink
-from engine.outcome import ErrorKind, RunOutcome, RunStatus
+from engine.outcome import RunOutcome, RunStatus
 
 T = TypeVar("T")
 VARIABLE_PREFIX = "rpa-run-"
@@ -153,7 +153,7 @@ def _store_done(job: ClusterJob, starts: int, me: str, result: ClusterResult) ->
 
 
 # -- one run ---------------------------------------------------------------------------------------
-def _failed(run_id: str, plan_name: str, message: str, kind: ErrorKind, attempt: int, run_dir: Path) -> RunOutcome:
+def _failed(run_id: str, plan_name: str, message: str, kind: FailureKind, attempt: int, run_dir: Path) -> RunOutcome:
     now = _now()
     return RunOutcome(run_id=run_id, plan_name=plan_name, status=RunStatus.failed, error=mask(message),
                       error_kind=kind, attempt=attempt, run_dir=str(run_dir), started_at=now, finished_at=now)
@@ -199,7 +199,7 @@ async def _run(job: ClusterJob, run_id: str, run_dir: Path, attempt: int, settin
         params = check_inputs(plan, job.params, secret)
     except (MissingInputError, SecretError) as err:
         message = f"{err.message} (on worker {_me()})"
-        return _failed(run_id, plan.name, message, ErrorKind.business, attempt, run_dir), None
+        return _failed(run_id, plan.name, message, FailureKind.business, attempt, run_dir), None
     browser = await HOST.browser(settings)
     context = await new_context(browser, HOST.config)
     try:
@@ -262,13 +262,13 @@ def execute_job(job: ClusterJob) -> ClusterResult:
             try:
                 outcome, observation = HOST.call(_run(job, run_id, run_dir, attempt, settings))
             except RpaError as err:  # the browser would not start, the plan does not parse
-                kind = ErrorKind.business if isinstance(err, BusinessError) else ErrorKind.application
+                kind = FailureKind.business if isinstance(err, BusinessError) else FailureKind.application
                 outcome, observation = _failed(run_id, "?", f"{err.message} (on worker {me})", kind, attempt,
                                                run_dir), None
             except Exception as err:  # noqa: BLE001 - a crash must still come back as a failed run
                 logger.exception("cluster worker {}: run {} crashed", me, run_id)
                 outcome = _failed(run_id, "?", f"Bot.run: crashed on worker {me} ({type(err).__name__}: {err}).",
-                                  ErrorKind.application, attempt, run_dir)
+                                  FailureKind.application, attempt, run_dir)
                 observation = None
         outcome.run_id, outcome.attempt = run_id, attempt
         outcome.run_dir = str(run_dir)

@@ -24,7 +24,7 @@ from engine.config import Settings, get_settings
 from engine.errors import ConfigError
 from engine.history.models import Base, DecisionRow, DurationRow, HistoryStatus, RunRow, StepRow
 from engine.logs import mask
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome
+from engine.outcome import RunOutcome, RunStatus, StepOutcome
 
 BUSY_TIMEOUT_MS = 30_000
 _engines: dict[str, Engine] = {}
@@ -53,7 +53,7 @@ def history_status(outcome: RunOutcome) -> str:
         return HistoryStatus.succeeded.value
     if outcome.status is RunStatus.interrupted:
         return HistoryStatus.interrupted.value
-    if outcome.error_kind is ErrorKind.business:
+    if outcome.error_kind is not None and outcome.error_kind.final:
         return HistoryStatus.failed_business.value
     return HistoryStatus.failed_application.value
 

@@ -18,13 +18,13 @@ from typing import Any
 from loguru import logger
 
 from engine.config import Settings, get_settings
-from engine.errors import ApplicationError, RpaError
+from engine.errors import FailureKind, ApplicationError, RpaError
 from engine.history import History
 from engine.jobs.models import JobDef
 from engine.jobs.store import JobStore
 from engine.jobs.tasks import add_row, child_preexec, close_open_runs, runs_for
 from engine.jobs.triggers import slot_key, to_utc
-from engine.outcome import ErrorKind, RunOutcome, RunStatus
+from engine.outcome import RunOutcome, RunStatus
 
 BUSINESS_EXIT = 2  # a command job's way to say "the work was refused": not retried
 
@@ -61,7 +61,7 @@ def run_command(job: JobDef, when: datetime, attempt: int, settings: Settings, h
         outcome = RunOutcome(
             run_id=run_id, plan_name=job.name, attempt=n, run_dir=str(run_dir), started_at=started,
             status=RunStatus.succeeded if rc == 0 else RunStatus.failed, error=error,
-            error_kind=None if rc == 0 else ErrorKind.business if rc == BUSINESS_EXIT else ErrorKind.application,
+            error_kind=None if rc == 0 else FailureKind.business if rc == BUSINESS_EXIT else FailureKind.application,
             seconds=time.perf_counter() - clock, finished_at=datetime.now(when.tzinfo),
         )
         history.finish_run(outcome, status=status)
@@ -109,7 +109,7 @@ def _run_plan_sequential(job: JobDef, plan: Any, when: datetime, attempt: int, s
             time.sleep(backoff_s(n - 1))
         outcome = run_plan(plan, params=job.params, settings=settings, job_id=job.id, scheduled_for=to_utc(when),
                            attempt=n, plan_path=job.plan_path)
-        if outcome.ok or outcome.error_kind is ErrorKind.business:
+        if outcome.ok or outcome.error_kind is FailureKind.business:
             break
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from loguru import logger
 
 from engine.config import Settings
-from engine.errors import PlannerError, RpaError
+from engine.errors import FailureKind, PlannerError, RpaError
 from engine.history import new_run_id
 from engine.loop import retry as rt
 from engine.loop.deps import LoopDeps, Runtime, RunSpec, _observe
@@ -27,7 +27,7 @@ from engine.loop.models import BatchOutcome, EntryStatus, JobEntry, JobSpec, Rep
 from engine.loop.repair import deterministic_repair, loosen_expectation, plan_diff, save_repaired, validate_repair
 from engine.loop.schedule import Activity, LoopSchedule, make_schedule
 from engine.logs import add_json_file, mask, remove_sink
-from engine.outcome import ErrorKind, RunOutcome, RunStatus
+from engine.outcome import RunOutcome, RunStatus
 from engine.plan import Plan, load_plan
 from engine.planner.models import decisions_by_step
 from engine.runs import check_inputs
@@ -117,7 +117,7 @@ class Batch:
                 job.params = check_inputs(job.plan, job.spec.params, self.deps.secret)
             except RpaError as err:  # a missing parameter or secret: the user must act, no retry helps
                 job.entry.status, job.entry.error = EntryStatus.failed_business, err.message
-                job.entry.error_kind = ErrorKind.business.value
+                job.entry.error_kind = FailureKind.business.value
                 job.plan = None
                 continue
             job.demands = self._demands(job.plan, job.params)
@@ -298,7 +298,7 @@ class Batch:
         except Exception as err:  # the bot itself died (browser crash, closed context)
             alive = self.runtime.alive()
             reason = f"browser crashed: {err}" if not alive else f"{type(err).__name__}: {err}"
-            outcome, observation = _error_outcome(run_id, plan, f"Bot.run: {reason}", ErrorKind.application), None
+            outcome, observation = _error_outcome(run_id, plan, f"Bot.run: {reason}", FailureKind.application), None
         finally:
             remove_sink(sink)
         if not outcome.ok and not self.runtime.alive() and not rt.is_crash(outcome):
@@ -482,13 +482,13 @@ def _describe(plan: Plan, step_id: str) -> str:
     return out
 
 
-def _kind(err: RpaError) -> ErrorKind:
+def _kind(err: RpaError) -> FailureKind:
     from engine.errors import BusinessError
 
-    return ErrorKind.business if isinstance(err, BusinessError) else ErrorKind.application
+    return FailureKind.business if isinstance(err, BusinessError) else FailureKind.application
 
 
-def _error_outcome(run_id: str, plan: Plan, message: str, kind: ErrorKind) -> RunOutcome:
+def _error_outcome(run_id: str, plan: Plan, message: str, kind: FailureKind) -> RunOutcome:
     now = datetime.now(timezone.utc)
     return RunOutcome(run_id=run_id, plan_name=plan.name, status=RunStatus.failed, error=mask(message),
                       error_kind=kind, started_at=now, finished_at=now)

@@ -10,7 +10,8 @@ import random
 import re
 from enum import Enum
 
-from engine.outcome import ErrorKind, RunOutcome, StepStatus
+from engine.errors import FailureKind
+from engine.outcome import RunOutcome, StepStatus
 
 # Phrases the runner uses when no locator of a target matched (ElementNotFoundError).
 _NOT_FOUND = re.compile(
@@ -53,7 +54,7 @@ def classify(outcome: RunOutcome, previous_failed_step: str | None, *, repairabl
     """``previous_failed_step`` is the step the last attempt failed on (None on the first)."""
     if outcome.ok:
         return Verdict.done
-    if outcome.error_kind is ErrorKind.business:
+    if outcome.error_kind is FailureKind.business:
         return Verdict.business
     if is_crash(outcome):
         return Verdict.crash

@@ -7,7 +7,6 @@ the store until a state is reached (bounded), nothing asserts on durations."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import subprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
-from pathlib import Path
 
 import pytest
 from playwright.async_api import async_playwright

@@ -11,10 +11,11 @@ import pytest
 from engine.config import get_settings
 from engine.history import History, HistoryStatus
 from engine.logs import register_secret
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepStatus
+from engine.errors import FailureKind
+from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 
 
-def _outcome(run_id: str, status: RunStatus = RunStatus.succeeded, kind: ErrorKind | None = None) -> RunOutcome:
+def _outcome(run_id: str, status: RunStatus = RunStatus.succeeded, kind: FailureKind | None = None) -> RunOutcome:
     return RunOutcome(
         run_id=run_id, plan_name="p", status=status, error_kind=kind,
         error=None if status is RunStatus.succeeded else "Step 'b': boom",
@@ -52,8 +53,8 @@ def test_database_lives_under_rpa_home_in_wal_mode(rpa_home):
 @pytest.mark.parametrize(
     ("status", "kind", "expected"),
     [
-        (RunStatus.failed, ErrorKind.business, HistoryStatus.failed_business),
-        (RunStatus.failed, ErrorKind.application, HistoryStatus.failed_application),
+        (RunStatus.failed, FailureKind.business, HistoryStatus.failed_business),
+        (RunStatus.failed, FailureKind.application, HistoryStatus.failed_application),
         (RunStatus.failed, None, HistoryStatus.failed_application),
         (RunStatus.interrupted, None, HistoryStatus.interrupted),
     ],
@@ -147,7 +148,7 @@ def test_errors_and_outputs_are_masked():
     register_secret("topsecret-value")
     history = History()
     run_id = history.start_run("p")
-    out = _outcome(run_id, RunStatus.failed, ErrorKind.business)
+    out = _outcome(run_id, RunStatus.failed, FailureKind.business)
     out.error = "bad password topsecret-value"
     out.outputs = {"x": "topsecret-value"}
     history.finish_run(out)

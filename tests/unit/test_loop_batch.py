@@ -12,8 +12,9 @@ from typing import Any
 from engine.config import get_settings
 from engine.history import History
 from engine.loop import EntryStatus, JobSpec, LoopDeps, run_batch_async
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepStatus
-from engine.plan import Plan, Target, parse_plan, save_plan
+from engine.errors import FailureKind
+from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
+from engine.plan import Plan, Target, save_plan
 
 
 @dataclass
@@ -57,18 +58,18 @@ class ScriptedRuntime:
         now = datetime.now(timezone.utc)
         ok = [StepOutcome(id=s.id, action=s.action.value, status=StepStatus.succeeded, seconds=0.1) for s in plan.steps]
 
-        def fail(step: str, kind: ErrorKind, error: str) -> RunOutcome:
+        def fail(step: str, kind: FailureKind, error: str) -> RunOutcome:
             steps = [s if s.id != step else s.model_copy(update={"status": StepStatus.failed, "error": error})
                      for s in ok]
             return RunOutcome(run_id=spec.run_id, plan_name=plan.name, status=RunStatus.failed, steps=steps,
                               error=error, error_kind=kind, started_at=now, finished_at=now)
 
         if plan.name == "flaky" and n == 1:
-            return fail("go", ErrorKind.application, "Step 'go': HTTP 500 on navigation"), None
+            return fail("go", FailureKind.application, "Step 'go': HTTP 500 on navigation"), None
         if plan.name == "biz":
-            return fail("go", ErrorKind.business, "Step 'go': the site says the record does not exist"), None
+            return fail("go", FailureKind.business, "Step 'go': the site says the record does not exist"), None
         if plan.name == "drift" and plan.step("go").target.locators[0].name != "Sign in now":
-            return fail("go", ErrorKind.application, "Step 'go': no element matches role=button"), DRIFTED
+            return fail("go", FailureKind.application, "Step 'go': no element matches role=button"), DRIFTED
         return RunOutcome(run_id=spec.run_id, plan_name=plan.name, status=RunStatus.succeeded, steps=ok,
                           started_at=now, finished_at=now, seconds=0.2), None
 

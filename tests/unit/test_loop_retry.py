@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from engine.loop.retry import Backoff, Verdict, classify, failed_step, is_not_found
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepStatus
+from engine.errors import FailureKind
+from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 
 
-def _failed(kind: ErrorKind, error: str, step: str = "login") -> RunOutcome:
+def _failed(kind: FailureKind, error: str, step: str = "login") -> RunOutcome:
     return RunOutcome(run_id="r1", plan_name="p", status=RunStatus.failed, error=error, error_kind=kind,
                       steps=[StepOutcome(id="open", action="goto", status=StepStatus.succeeded),
                              StepOutcome(id=step, action="click", status=StepStatus.failed, error=error)])
@@ -18,17 +19,17 @@ def test_success_is_done() -> None:
 
 
 def test_business_error_is_never_retried() -> None:
-    out = _failed(ErrorKind.business, "Step 'login': the site says the invoice does not exist")
+    out = _failed(FailureKind.business, "Step 'login': the site says the invoice does not exist")
     assert classify(out, "login", repairable=True) is Verdict.business
 
 
 def test_application_error_is_retried() -> None:
-    out = _failed(ErrorKind.application, "Step 'login': HTTP 500 on navigation")
+    out = _failed(FailureKind.application, "Step 'login': HTTP 500 on navigation")
     assert classify(out, None, repairable=True) is Verdict.retry
 
 
 def test_not_found_twice_on_the_same_step_is_repaired() -> None:
-    out = _failed(ErrorKind.application, "Step 'login': no element matches role=button[name=\"Sign in\"]")
+    out = _failed(FailureKind.application, "Step 'login': no element matches role=button[name=\"Sign in\"]")
     assert is_not_found(out)
     assert failed_step(out) == "login"
     assert classify(out, None, repairable=True) is Verdict.retry
@@ -38,7 +39,7 @@ def test_not_found_twice_on_the_same_step_is_repaired() -> None:
 
 
 def test_browser_crash_is_recognised() -> None:
-    out = _failed(ErrorKind.application, "Bot.run: browser crashed: Target page, context or browser has been closed")
+    out = _failed(FailureKind.application, "Bot.run: browser crashed: Target page, context or browser has been closed")
     assert classify(out, None, repairable=True) is Verdict.crash
 
 

@@ -227,7 +227,7 @@ def test_unknown_dependency_and_duplicate_ids():
 
 
 def test_schema_version_mismatch_names_both_versions():
-    err = _error(f"schema_version: 7\nname: x\nsteps:\n  - id: a\n    action: goto\n    value: u\n")
+    err = _error("schema_version: 7\nname: x\nsteps:\n  - id: a\n    action: goto\n    value: u\n")
     assert "7" in err.message and str(SCHEMA_VERSION) in err.message and err.line == 1
     assert err.field == "schema_version"
 

@@ -6,7 +6,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from engine.logs import register_secret
-from engine.outcome import ErrorKind, RunOutcome, RunStatus, StepOutcome, StepStatus
+from engine.errors import FailureKind
+from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 from engine.plan import parse_plan
 from engine.report import write_batch_report, write_report
 
@@ -26,7 +27,7 @@ def _outcome(run_dir, run_id="r1", status=RunStatus.succeeded, start=T0, seconds
     return RunOutcome(
         run_id=run_id, plan_name="demo", status=status, run_dir=str(run_dir),
         error=None if status is RunStatus.succeeded else "Step 'table': password s3cr3t-pw rejected",
-        error_kind=None if status is RunStatus.succeeded else ErrorKind.business,
+        error_kind=None if status is RunStatus.succeeded else FailureKind.business,
         steps=[
             StepOutcome(id="open", action="goto", status=StepStatus.succeeded, seconds=0.25, screenshot=str(shot)),
             StepOutcome(id="table", action="extract", status=StepStatus.succeeded, seconds=0.5, attempts=2,
