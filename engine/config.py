@@ -14,6 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 SYSTEM_CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+PRIVATE_UMASK = 0o077  # files under RPA_HOME are the owner's only (see Settings.ensure)
+# A plan file larger than this is refused before parsing (a 10 MB YAML took 25 s and 400 MB).
+PLAN_MAX_BYTES_DEFAULT = 1_000_000
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -58,6 +61,8 @@ class Settings(BaseModel):
     smtp_host: str | None = Field(default_factory=lambda: _env("RPA_SMTP_HOST"))  # "host" or "host:port"
     smtp_to: str | None = Field(default_factory=lambda: _env("RPA_SMTP_TO"))
     smtp_from: str | None = Field(default_factory=lambda: _env("RPA_SMTP_FROM"))
+    plan_max_bytes: int = Field(
+        default_factory=lambda: int(_env("RPA_PLAN_MAX_BYTES", str(PLAN_MAX_BYTES_DEFAULT)) or PLAN_MAX_BYTES_DEFAULT))
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -79,8 +84,14 @@ class Settings(BaseModel):
         return Path(_env("RPA_CACHE_DIR") or self.home / "cache").expanduser()
 
     def ensure(self) -> Settings:
-        for d in (self.home, self.runs_dir, self.cache_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        """Create RPA_HOME for its owner only. Runs, traces, screenshots and the database hold what
+        pages showed, so the process umask becomes 077: every file this process and its children
+        (Playwright's driver, Chromium) create from now on is 0600, every folder 0700."""
+        os.umask(PRIVATE_UMASK)
+        for d in (self.home, self.runs_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(d, 0o700)  # a home made by an older release (0755) is closed too
+        self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # may be shared: left as found
         return self
 
 
