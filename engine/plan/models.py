@@ -247,9 +247,23 @@ class Step(_Model):
         return out
 
 
+PARAM_TYPES = ("text", "number", "date", "email", "url")
+
+
 class Param(_Model):
     default: str | None = None
     description: str | None = None
+    # Optional, for tools that fill params from words (skills routing, MCP schemas): the kind of value
+    # and, for a closed list, the values allowed.
+    type: Literal["text", "number", "date", "email", "url"] | None = None
+    choices: list[str] | None = None
+
+    @field_validator("choices")
+    @classmethod
+    def _choices(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("'choices' needs at least one value (or leave it out)")
+        return [str(c) for c in v] if v is not None else None
 
     @model_validator(mode="before")
     @classmethod
