@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import secrets as _random
 import threading
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -224,11 +225,16 @@ class History:
             session.execute(delete(StepRow).where(StepRow.run_id == run_id))
             session.add_all(_step_rows(run_id, steps, sites or {}))
 
-    def list_runs(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
-        """Newest first."""
+    def list_runs(self, job_id: str | None = None, limit: int = 50, *, statuses: Collection[str] | None = None,
+                  plan_name: str | None = None) -> list[RunRecord]:
+        """Newest first; ``statuses`` and ``plan_name`` filter too (the dashboard's filters)."""
         query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit)
         if job_id is not None:
             query = query.where(RunRow.job_id == job_id)
+        if statuses is not None:
+            query = query.where(RunRow.status.in_(list(statuses)))
+        if plan_name is not None:
+            query = query.where(RunRow.plan_name == plan_name)
         with Session(self.engine) as session:
             return [_record(row) for row in session.scalars(query)]
 
