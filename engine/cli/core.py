@@ -204,7 +204,7 @@ def cmd_run(
     param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE for the plan's params (repeatable)."),
     headed: bool = typer.Option(False, "--headed", help="Show the browser window."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Bots running at once."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", help="Bots running at once (1-64)."),
     instruction: str | None = typer.Option(None, "--instruction", help="Plan this with the LLM and run it too."),
     url: str | None = typer.Option(None, "--url", help="Start page for --instruction."),
     cluster: str | None = typer.Option(None, "--cluster", envvar="RPA_CLUSTER",
@@ -213,6 +213,9 @@ def cmd_run(
                                      help="The planner's model: a name trained with `rpa train`, a folder or a .gguf."),
 ) -> None:
     """Run plan files (and/or an instruction); exit 0 only when every run succeeded."""
+    if not 1 <= concurrency <= 64:  # checked here: typer's range check prints a multi-line box
+        _fail_line(f"rpa run: --concurrency must be 1 to 64, got {concurrency}. Pass e.g. --concurrency 4.")
+        raise typer.Exit(2)
     files = list(files or [])
     if not files and not instruction:
         raise typer.BadParameter("give at least one FILE.yaml or --instruction", param_hint="FILES")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -87,8 +88,23 @@ def plan_from_data(data: Any, source: str = "<plan>", node: yaml.Node | None = N
         raise PlanValidationError(source, msg, line=return_line, field=_field_path(loc, data)) from None
 
 
+def _too_big(source: str, size: int, limit: int) -> PlanValidationError:
+    return PlanValidationError(source, f"the file is {size:,} bytes, over the {limit:,}-byte limit for plans. "
+                               "Split it, or raise RPA_PLAN_MAX_BYTES if it is really one plan")
+
+
+def _limit() -> int:
+    from engine.config import get_settings
+
+    return get_settings().plan_max_bytes
+
+
 def parse_plan(text: str, source: str = "<string>") -> Plan:
-    """Parse YAML (or JSON, a subset) text into a validated Plan."""
+    """Parse YAML (or JSON, a subset) text into a validated Plan; text over the size limit is refused
+    before parsing (YAML of 10 MB takes 25 s and 400 MB to parse)."""
+    limit = _limit()
+    if len(text) > limit or len(text.encode("utf-8")) > limit:
+        raise _too_big(source, len(text.encode("utf-8")), limit)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -103,8 +119,15 @@ def parse_plan(text: str, source: str = "<string>") -> Plan:
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
     p = Path(path)
+    limit = _limit()
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:  # size checked on the open file, and never more than limit+1 bytes read
+            raw = fh.read(limit + 1)
+        if len(raw) > limit:
+            raise _too_big(str(p), p.stat().st_size, limit)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PlanValidationError(str(p), f"not UTF-8 text (byte {err.start})") from None
     except FileNotFoundError:
         raise PlanValidationError(str(p), "file not found") from None
     except OSError as err:
@@ -130,16 +153,44 @@ def dump_plan(plan: Plan) -> str:
 
 
 def save_plan(plan: Plan, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Write atomically; refuse to replace an existing file unless ``overwrite``."""
+    """Write atomically; refuse to replace an existing file unless ``overwrite``.
+
+    The whole text goes to a temporary file first; without ``overwrite`` it is then hard-linked to
+    its name, which fails if the name exists, so of two writers racing for one name exactly one wins
+    and the other gets the error (an exists() check before a rename lets both "win")."""
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise PlanValidationError(str(p), "file exists; choose another name or pass overwrite")
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(dump_plan(plan))
-    os.replace(tmp, p)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dump_plan(plan))
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            _link_exclusive(Path(tmp), p)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return p
+
+
+def _link_exclusive(tmp: Path, p: Path) -> None:
+    exists = PlanValidationError(str(p), "file exists; choose another name or pass overwrite")
+    try:
+        os.link(tmp, p)
+        return
+    except FileExistsError:
+        raise exists from None
+    except OSError as err:  # a file system without hard links: an exclusive create instead
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise exists from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(tmp.read_bytes())
 
 
 def next_version_path(path: str | os.PathLike[str]) -> Path:
