@@ -12,6 +12,7 @@ from playwright.async_api import BrowserContext, Dialog, Download, Frame, Page
 
 from bots.recorder.locators import choose
 from bots.recorder.postprocess import RecordedAction, build_plan, snake
+from engine.errors import SecretError
 from engine.plan.models import Plan
 
 BINDING = "__rpaRecord"
@@ -51,6 +52,7 @@ class Recorder:
         self._pages: list[Page] = []
         self._stopped = False
         self._secret_values: dict[str, str] = {}
+        self.unstored: list[str] = []  # secrets the plan names but no store could keep (no key here)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -217,14 +219,21 @@ class Recorder:
         if self._store_secret is not None:
             name = self._store_secret(name, value)
         else:
-            name = _store_in_secret_store(name, value)
+            try:
+                name = _store_in_secret_store(name, value)
+            except SecretError as err:
+                # No keyring and no RPA_SECRET_KEY: the recording is kept, the value goes nowhere.
+                logger.warning("recorder: secret {} not stored: {}", name, err.message)
+                self.unstored.append(name)
         self._secret_values[name] = value
         return name
 
 
 def _store_in_secret_store(name: str, value: str) -> str:
-    from engine.secrets import SecretStore
+    from engine.secrets import NO_KEY_HINT, SecretStore, key_available
 
+    if not key_available():
+        raise SecretError(f"SecretStore.key: {NO_KEY_HINT}")
     store = SecretStore()
     existing = set(store.list())
     candidate, n = name, 2

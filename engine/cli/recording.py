@@ -80,9 +80,17 @@ async def record(url: str, out: Path, *, name: str, headed: bool, force: bool,
     saved = save_plan(plan, out, overwrite=force)
     typer.echo(f"saved {saved}: {len(plan.steps)} steps, params {sorted(plan.params) or '-'}, "
                f"secrets {plan.secrets or '-'}")
+    for line in unstored_lines(recorder.unstored):
+        typer.echo(line, err=True)
     if plan.description and "NEEDS ATTENTION" in plan.description:
         typer.echo(plan.description, err=True)
     return saved
+
+
+def unstored_lines(names: list[str]) -> list[str]:
+    """One line per secret the recording names but could not store: the command that stores it."""
+    return [f"secret {name} was not stored (no OS keyring and RPA_SECRET_KEY is not set); the plan uses "
+            f"{{{{ secrets.{name} }}}}. Store it with: rpa secret set {name}" for name in names]
 
 
 def _describe(plan: Any) -> Any:
