@@ -160,7 +160,8 @@
         }
       }
       if (tag === 'input' || tag === 'textarea') {
-        if (!BUTTONY.has(item.type) && !radioLike) item.value = el.value;
+        // A password's value is never read: observations go to prompts, history and training data.
+        if (!BUTTONY.has(item.type) && !radioLike && item.type !== 'password') item.value = el.value;
         if (!item.label) item.near = nearOf(el);
       }
       if (tag === 'select') {

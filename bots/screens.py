@@ -5,13 +5,17 @@
 frame whenever the page repaints; a step's picture is the first frame painted after the step
 ended (its own effect arrives 10-50 ms later), else the last frame before it. Files are written
 once, when the run ends, off the event loop. Failed steps still get a real ``page.screenshot``.
-Password fields paint bullets, so a frame never shows a secret.
+Password fields would paint one bullet per character, so every page of the context gets a style
+that paints their text, caret and shadow transparent (``HIDE_PASSWORDS_JS``): a filled password field
+looks empty in every frame. The style is an adopted style sheet (not in the DOM, so observation and
+``innerHTML`` rewrites do not see or drop it) whose selector outweighs any page rule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,11 +27,40 @@ from loguru import logger
 SETTLE_S = 0.05  # a step's own repaint arrives within this after it ends
 MAX_FRAMES = 600
 
+# :not() of an impossible id list weighs 10 ids: more than any page selector short of an inline style.
+_HIDE_CSS = ("input[type=password]:not(#a#b#c#d#e#f#g#h#i#j), input[data-rpa-sensitive]:not(#a#b#c#d#e#f#g#h#i#j)"
+             " { color: transparent !important; -webkit-text-fill-color: transparent !important;"
+             " text-shadow: none !important; caret-color: transparent !important; }")
+HIDE_PASSWORDS_JS = """(() => {
+  if (window.__rpaHidePasswords) return;
+  window.__rpaHidePasswords = true;
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(__CSS__);
+  const adopt = () => {
+    if (!document.adoptedStyleSheets.includes(sheet)) document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+  };
+  adopt();
+  document.addEventListener('DOMContentLoaded', adopt);
+})();""".replace("__CSS__", json.dumps(_HIDE_CSS))
+
+
+async def hide_passwords(context: Any) -> None:
+    """Paint password fields' text transparent in every page and frame of ``context``, from now on
+    (new documents) and in the documents already open."""
+    await context.add_init_script(script=HIDE_PASSWORDS_JS)
+    for page in context.pages:
+        for frame in page.frames:
+            try:
+                await frame.evaluate(HIDE_PASSWORDS_JS)
+            except Exception as err:  # noqa: BLE001 - a frame mid-navigation gets the init script
+                logger.debug("screens: style not added to {}: {}", frame.url, type(err).__name__)
+
 
 @dataclass
 class _Slot:
     path: Path
     ended: float
+    exact: bool = False  # ``ended`` is the time of the frame to use
 
 
 class Screencast:
@@ -39,11 +72,16 @@ class Screencast:
         self.slots: list[_Slot] = []
         self._cdp: Any = None
         self._page: Any = None
+        self._hidden = False  # hide_passwords installed on the context
+        self._waiters: list[asyncio.Future[None]] = []
 
     async def follow(self, page: Any) -> bool:
         """(Re)start on ``page``; False where the browser offers no screencast (not Chromium)."""
         if page is self._page:
             return self._cdp is not None
+        if not self._hidden:
+            self._hidden = True
+            await hide_passwords(self.context)
         await self._detach()
         self._page = page
         try:
@@ -59,7 +97,27 @@ class Screencast:
 
     def _frame(self, cdp: Any, params: dict[str, Any]) -> None:
         self.frames.append((time.perf_counter(), params["data"]))
+        for waiter in list(self._waiters):
+            if not waiter.done():
+                waiter.set_result(None)
         asyncio.ensure_future(self._ack(cdp, params["sessionId"]))
+
+    async def frame_after(self, t: float, timeout_s: float) -> float:
+        """The time of the first frame painted after ``t`` (waiting up to ``timeout_s``), or 0."""
+        deadline = time.perf_counter() + timeout_s
+        while True:
+            later = next((ft for ft, _ in self.frames if ft > t), 0.0)
+            left = deadline - time.perf_counter()
+            if later or left <= 0 or self._cdp is None:
+                return later
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, left)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self._waiters.remove(waiter)
 
     @staticmethod
     async def _ack(cdp: Any, session_id: int) -> None:
@@ -72,8 +130,9 @@ class Screencast:
     def active(self) -> bool:
         return self._cdp is not None
 
-    def mark(self, path: Path) -> str:
-        self.slots.append(_Slot(path, time.perf_counter()))
+    def mark(self, path: Path, at: float | None = None) -> str:
+        """Book the picture painted when the step ended (or the frame painted at ``at``)."""
+        self.slots.append(_Slot(path, time.perf_counter() if at is None else at, exact=at is not None))
         return str(path)
 
     def _pick(self, ended: float) -> str | None:
@@ -83,12 +142,16 @@ class Screencast:
         before = [data for t, data in self.frames if t <= ended]
         return before[-1] if before else (self.frames[-1][1] if self.frames else None)
 
+    def _frame_at(self, t: float) -> str | None:
+        return next((data for ft, data in self.frames if ft == t), None) or self._pick(t)
+
     async def flush(self) -> list[str]:
         """Write the booked pictures; returns the paths that could not be written (no frame yet)."""
         if self.slots and time.perf_counter() - self.slots[-1].ended < SETTLE_S:
             await asyncio.sleep(SETTLE_S)
         await self._detach()
-        jobs = [(slot.path, self._pick(slot.ended)) for slot in self.slots]
+        jobs = [(slot.path, self._frame_at(slot.ended) if slot.exact else self._pick(slot.ended))
+                for slot in self.slots]
         self.slots = []
 
         def write() -> list[str]:
