@@ -63,6 +63,8 @@ class Settings(BaseModel):
     smtp_from: str | None = Field(default_factory=lambda: _env("RPA_SMTP_FROM"))
     plan_max_bytes: int = Field(
         default_factory=lambda: int(_env("RPA_PLAN_MAX_BYTES", str(PLAN_MAX_BYTES_DEFAULT)) or PLAN_MAX_BYTES_DEFAULT))
+    # More skill folders for routing and `rpa mcp` (os.pathsep-separated), after recordings/ and RPA_HOME/skills.
+    skills_path: str | None = Field(default_factory=lambda: _env("RPA_SKILLS"))
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -77,6 +79,10 @@ class Settings(BaseModel):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def skills_dir(self) -> Path:
+        return self.home / "skills"
 
     @property
     def cache_dir(self) -> Path:
