@@ -211,6 +211,10 @@ def cmd_run(
                                        help="Dask scheduler address: run the bots on its workers (docs/cluster.md)."),
     model: str | None = typer.Option(None, "--model", envvar="RPA_MODEL",
                                      help="The planner's model: a name trained with `rpa train`, a folder or a .gguf."),
+    items: Path | None = typer.Option(None, "--items", help="Run once per row of this CSV/XLSX/JSONL."),
+    output: Path | None = typer.Option(None, "--output", help="--items: one row per item (csv/xlsx/jsonl)."),
+    sheet: str | None = typer.Option(None, "--sheet", help="With --items: the workbook's sheet."),
+    emit_items: Path | None = typer.Option(None, "--emit-items", help="Append table rows to this JSONL."),
 ) -> None:
     """Run plan files (and/or an instruction); exit 0 only when every run succeeded."""
     if not 1 <= concurrency <= 64:  # checked here: typer's range check prints a multi-line box
@@ -225,6 +229,12 @@ def cmd_run(
         _use_model(model)
     params = _parse_params(param)
     _logging()
+    if items or output or sheet or emit_items:  # work items (docs/items.md)
+        from engine.cli.items import run_items
+
+        run_items(files, params, items=items, output=output, sheet=sheet, emit_items=emit_items,
+                  concurrency=concurrency, headed=headed, as_json=as_json, cluster=cluster,
+                  instruction=instruction)
     plans, bad = _load_plans(files)
     loop = _optional("engine.loop")
     with StepProgress(enabled=not as_json and console.is_terminal) as progress:
@@ -317,11 +327,12 @@ def cmd_history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List recorded runs, newest first."""
+    from engine.cli.items import history_queues, print_history_queues  # the work-item queues' section
     from engine.history import History
 
     runs = History(_settings()).list_runs(job_id=job, limit=limit)
     if as_json:
-        _print_json({"runs": [r.to_json() for r in runs]})
+        _print_json({"runs": [r.to_json() for r in runs], "queues": [] if job else history_queues()})
         return
     rows = [{"run": r.id, "plan": r.plan_name, "job": r.job_id or "", "scheduled": _when(r.scheduled_for)
              if r.scheduled_for else "", "started": _when(r.started_at), "ended": _when(r.finished_at),
@@ -334,6 +345,8 @@ def cmd_history(
     for row in rows:
         table.add_row(*(row[c] for c in columns))
     console.print(table if runs else "No runs recorded yet.")
+    if not job:
+        print_history_queues()
 
 
 def cmd_show(run_id: str = typer.Argument(..., help="A run id, or a unique prefix of one."),
