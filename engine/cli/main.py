@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "engine.cli.scheduling", # bench psplib
     "engine.cli.looping",    # bench loop (rpa run/demo go through the loop once it exists)
     "engine.cli.items",      # items list/show/retry, bench items (rpa run --items hands over here)
+    "engine.cli.ui",         # ui (the local dashboard)
 ]
 
 
