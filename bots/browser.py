@@ -30,6 +30,8 @@ DEFAULT_ARGS: tuple[str, ...] = (
     "--disable-component-update",
     "--no-first-run",
     "--no-default-browser-check",
+    # WebRTC may send UDP only through the proxy, and the fence proxy carries no UDP (bots/fence.py).
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 
 
@@ -44,6 +46,10 @@ class BrowserConfig:
     slow_mo_ms: int = 0
     viewport: tuple[int, int] = (1280, 800)
     locale: str = "en-US"
+    # Every connection of a context goes through its own SOCKS5 fence (bots/fence.py), which a plan's
+    # allowed_domains close; service workers are blocked (their requests escape request routing).
+    socks_fence: bool = True
+    service_workers: str = "block"  # or "allow"
 
 
 @asynccontextmanager
@@ -82,12 +88,24 @@ async def launch(config: BrowserConfig | None = None) -> AsyncIterator[Any]:
 
 
 async def new_context(browser: Any, config: BrowserConfig | None = None) -> Any:
-    """One isolated context with the framework's defaults (downloads on, fixed viewport and locale)."""
+    """One isolated context with the framework's defaults (downloads on, fixed viewport and locale,
+    no service workers, its connections through a ``SocksFence`` that ``DomainFence`` closes)."""
+    from bots.fence import SocksFence, bind_socks
+
     config = config or BrowserConfig()
     width, height = config.viewport
-    context = await browser.new_context(
-        accept_downloads=True, viewport={"width": width, "height": height}, locale=config.locale,
-    )
+    socks = await SocksFence.start() if config.socks_fence else None
+    try:
+        context = await browser.new_context(
+            accept_downloads=True, viewport={"width": width, "height": height}, locale=config.locale,
+            service_workers=config.service_workers, proxy=socks.playwright_proxy if socks else None,
+        )
+    except BaseException:
+        if socks is not None:
+            socks.close()
+        raise
+    if socks is not None:
+        bind_socks(context, socks)
     context.set_default_timeout(config.default_timeout_ms)
     return context
 

@@ -168,6 +168,17 @@ class DomainBlockedError(BusinessError):
         )
 
 
+class SchemeBlockedError(DomainBlockedError):
+    """The page tried to load a URL that is not http(s)/ws(s) (``file:``, ``chrome:``...)."""
+
+    def __init__(self, step_id: str | None, url: str, **kw):
+        self.host, self.allowed, self.url = url, [], url
+        scheme = url.split(":", 1)[0].lower()
+        fix = ("Set allow_file: true in the plan if it must read local files." if scheme == "file"
+               else "Plans load only http(s) and ws(s) URLs.")
+        BusinessError.__init__(self, step_id, f"{scheme}: URL blocked ({url[:100]}). {fix}", **kw)
+
+
 class GoalError(BusinessError):
     """The planner could not find how to do a part of the instruction, or could not confirm it was done."""
 

@@ -287,7 +287,9 @@ class Plan(_Model):
     instruction: str | None = None
     params: dict[str, Param] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
-    allowed_domains: list[str] = Field(default_factory=list)
+    allowed_domains: list[str] = Field(default_factory=list, description=(
+        "Hosts the bot may reach, each with its subdomains (host:port for one port only); empty: any host."))
+    allow_file: bool = Field(False, description="Let the bot open file: URLs (refused by default).")
     idempotent: bool = Field(True, description="Safe to re-run automatically after a crash.")
     priority: float = Field(1.0, gt=0, description="Weight of this job in the scheduler.")
     resources: dict[str, int] = Field(
