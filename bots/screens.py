@@ -66,13 +66,13 @@ class _Slot:
 class Screencast:
     """Frames of the bot's current page; ``mark(path)`` books the picture of the step that just ended."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, *, hide_passwords: bool = True) -> None:
         self.context = context
         self.frames: deque[tuple[float, str]] = deque(maxlen=MAX_FRAMES)
         self.slots: list[_Slot] = []
         self._cdp: Any = None
         self._page: Any = None
-        self._hidden = False  # hide_passwords installed on the context
+        self._hidden = not hide_passwords  # True once the style is on the context (or not wanted)
         self._waiters: list[asyncio.Future[None]] = []
 
     async def follow(self, page: Any) -> bool:
