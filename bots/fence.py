@@ -46,6 +46,7 @@ WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 INERT_SCHEMES = frozenset({"about", "data", "blob", "chrome-error"})
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 CONNECT_TIMEOUT_S = 30.0
+_NOT_WEB = re.compile(r"^(?!https?:|wss?:)")
 
 
 def _is_ip(host: str) -> bool:
@@ -125,7 +126,8 @@ class DomainFence:
         return host_allowed(host, port, self.allowed)
 
     async def install(self, context: Any) -> None:
-        await context.route("**/*", self._route)
+        # With no host list only other schemes need routing (file: is the one Chromium routes).
+        await context.route("**/*" if self.allowed else _NOT_WEB, self._route)
         await context.route_web_socket(lambda url: self.check(url) is not None, self._refuse_socket)
         context.on("page", self._watch)
         context.on("request", self._request)

@@ -20,15 +20,17 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from engine.errors import (FailureKind, AmbiguousTargetError, ApplicationError, BusinessError, DomainBlockedError,
+from engine.errors import (FailureKind, AmbiguousTargetError, ApplicationError, BusinessError,
                            ElementNotFoundError, RpaError, StepTimeoutError)
 from engine.logs import mask
 from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepRepair, StepStatus
 from engine.plan.models import Plan, Step, topological_order
 from engine.plan.template import render
 
+from bots.fence import DomainFence, real_net_error
 from bots.handlers import HANDLERS, StepScope, check_expect
 from bots.screens import Screencast
+from bots.traces import save_trace, secret_values
 
 BACKOFF_S = 0.25  # first retry waits this long, then doubles
 MAX_HEALS = 10  # repairs asked for in one run
@@ -79,17 +81,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def allowed_host(host: str, allowed: list[str]) -> bool:
-    """``example.com`` allows itself and its subdomains; an entry may carry a port."""
-    host = host.lower()
-    bare = host.split(":")[0]
-    for entry in allowed:
-        entry = entry.lower().strip().lstrip(".")
-        if entry in (host, bare) or bare.endswith("." + entry.split(":")[0]) and ":" not in entry:
-            return True
-    return False
-
-
 _NET_ERRORS = {
     "ERR_CONNECTION_REFUSED": "connection refused",
     "ERR_NAME_NOT_RESOLVED": "host not found",
@@ -102,11 +93,11 @@ _NET_ERRORS = {
 }
 
 
-def classify(step: Step, err: Exception, timeout_ms: int, url: str | None) -> RpaError:
+def classify(step: Step, err: Exception, timeout_ms: int, url: str | None, context: Any = None) -> RpaError:
     """A Playwright exception as the framework's one-line error of the right kind."""
     if isinstance(err, RpaError):
         return err
-    text = str(err)
+    text = str(err) if context is None else real_net_error(context, str(err))
     first = mask(text.strip().splitlines()[0] if text.strip() else type(err).__name__)
     name = type(err).__name__
     if name == "TimeoutError":
@@ -136,26 +127,13 @@ class Bot:
     def __init__(self, context: Any) -> None:
         self.context = context
         self.page: Any = None
-        self._blocked: list[str] = []
-        self._allowed: list[str] = []
+        self.fence: DomainFence | None = None
         self._popup: Any = None
         self._nav: dict[str, Any] = {}
         self._heals = 0
         self._cast = Screencast(context)
 
     # -- browser wiring ------------------------------------------------------------------------
-
-    async def _route(self, route: Any) -> None:
-        request = route.request
-        parts = urlsplit(request.url)
-        if parts.scheme in ("http", "https", "ws", "wss") and not allowed_host(parts.netloc, self._allowed):
-            # A page may embed third-party assets; only a navigation away fails the run.
-            if request.is_navigation_request():
-                self._blocked.append(parts.netloc)
-            logger.warning("bot: blocked a request to {} (not in allowed domains)", parts.netloc)
-            await route.abort("blockedbyclient")
-            return
-        await route.fallback()
 
     def _watch(self, page: Any) -> None:
         page.on("dialog", lambda d: asyncio.ensure_future(self._dialog(d)))
@@ -192,9 +170,9 @@ class Bot:
         outputs: dict[str, Any] = {}
         tracing = False
         try:
-            self._allowed = list(plan.allowed_domains)
-            if self._allowed:
-                await self.context.route("**/*", self._route)
+            # Every request, socket and navigation, redirect hops too (bots/fence.py).
+            self.fence = DomainFence(plan.allowed_domains, allow_file=plan.allow_file)
+            await self.fence.install(self.context)
             self.context.on("page", self._on_page)
             if ctx.trace_on_failure:
                 try:
@@ -233,8 +211,8 @@ class Bot:
                     await self.context.tracing.stop()
                 else:
                     trace = run_dir / "trace.zip"
-                    await self.context.tracing.stop(path=str(trace))
-                    outcome.trace = str(trace)
+                    secrets = secret_values(plan.secrets, ctx.secret)  # scrubbed out of every member
+                    outcome.trace = await save_trace(self.context, trace, secrets)
             except Exception as err:  # noqa: BLE001 - a crashed browser cannot hand over its trace
                 logger.debug("bot: trace not saved: {}", err)
         outcome.finished_at = _now()
@@ -299,9 +277,10 @@ class Bot:
             outcome.downloads.extend(scope.downloads)
             return None
         except Exception as err:  # noqa: BLE001 - every failure becomes a typed one-line error
-            if self._blocked:
-                return DomainBlockedError(step.id, self._blocked[-1], self._allowed)
-            return classify(step, err, timeout, self.page.url if self.page else None)
+            violation = self.fence.violation(step.id) if self.fence is not None else None
+            if violation is not None:
+                return violation
+            return classify(step, err, timeout, self.page.url if self.page else None, context=self.context)
 
     async def _heal(self, plan: Plan, step: Step, ctx: RunContext, outputs: dict[str, Any], outcome: RunOutcome,
                     result: StepOutcome, error: RpaError) -> RpaError | None:
@@ -325,8 +304,9 @@ class Bot:
         return error
 
     def _check_blocked(self, step: Step) -> None:
-        if self._blocked:
-            raise DomainBlockedError(step.id, self._blocked[-1], self._allowed)
+        violation = self.fence.violation(step.id) if self.fence is not None else None
+        if violation is not None:
+            raise violation
 
     async def _follow_popup(self) -> None:
         """A click that opened a new tab continues in that tab, as a person would."""

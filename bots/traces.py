@@ -16,6 +16,7 @@ let anyone who knows the rest of the body test guesses of the password offline.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
@@ -24,10 +25,13 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
+
+from loguru import logger
 
 from engine.logs import MASK
 
@@ -150,3 +154,28 @@ def _write_zip(path: Path, members: list[tuple[zipfile.ZipInfo, bytes]]) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def secret_values(names: Iterable[str], resolve: Callable[[str], str]) -> list[str]:
+    """The values of a plan's secrets (a name that does not resolve was never typed anywhere)."""
+    values = []
+    for name in names:
+        try:
+            values.append(resolve(name))
+        except Exception as err:  # noqa: BLE001 - a missing secret cannot be in the trace
+            logger.debug("traces: secret {} not resolved for scrubbing: {}", name, type(err).__name__)
+    return values
+
+
+async def save_trace(context: Any, path: Path, secrets: Iterable[str]) -> str | None:
+    """Stop the context's tracing into ``path`` and scrub it; the path, or None when no trace could be
+    kept (a trace that cannot be scrubbed is deleted, never kept with a secret)."""
+    await context.tracing.stop(path=str(path))
+    try:
+        result = await asyncio.to_thread(scrub_trace, path, list(secrets))
+    except Exception as err:  # noqa: BLE001 - unreadable zip: better no trace than a leaking one
+        logger.warning("traces: {} could not be scrubbed ({}); deleted", path, err)
+        path.unlink(missing_ok=True)
+        return None
+    logger.debug("traces: {} scrubbed ({} secret occurrences, {} members)", path, result.replaced, result.members)
+    return str(path)

@@ -41,6 +41,16 @@ async def _try(coro) -> str:
         return str(err).splitlines()[0]
 
 
+async def _body_text(page) -> str:
+    for _ in range(50):  # a refused goto is followed by Chromium's error page: read what settles
+        try:
+            await page.wait_for_load_state()
+            return await page.evaluate("document.body ? document.body.innerText : ''")
+        except Exception:  # noqa: BLE001 - the error page replaced the document meanwhile
+            await asyncio.sleep(0.1)
+    raise AssertionError("the page never settled")
+
+
 def test_host_rules():
     assert host_allowed("127.0.0.1", 80, ["127.0.0.1"]) and not host_allowed("127.0.0.2", 80, ["127.0.0.1"])
     assert host_allowed("a.example.com", 443, ["example.com"]) and host_allowed("example.com.", 1, ["example.com"])
@@ -123,7 +133,7 @@ async def test_file_urls_need_allow_file(browser, hosts, tmp_path):
         await fence.install(context)
         page = await context.new_page()
         said = await _try(page.goto(local.as_uri()))
-        text = await page.evaluate("document.body ? document.body.innerText : ''")
+        text = await _body_text(page)
         if allow:
             assert said == "ok" and secret in text and fence.violation() is None
         else:
