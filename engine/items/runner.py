@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,10 @@ from engine.items.output import (clean_temporaries, emit_rows, emitted_sources, 
                                  rows_of, write_output)
 from engine.items.reader import read_items
 from engine.items.report import add_queue_section
-from engine.items.store import QueueLock, QueueStore
+from engine.items.store import QueueLock, QueueStore, utcnow
 from engine.plan import Plan, load_plan
 
-WATCH_S = 1.0  # how often OUT catches up with the items that finished
+WATCH_S = 0.2  # how often the watcher looks for runs that started or ended (one cheap query)
 
 
 class QueueRequest(BaseModel):
@@ -243,7 +243,16 @@ def _execute(prep: Prepared, todo: list[tuple[Item, ItemView]], settings: Settin
     jobs = [JobSpec(plan=prep.plan, plan_path=str(prep.request.plan_path), params=item.params, job_id=item.job_id,
                     attempt=view.attempt + 1, **extra) for item, view in todo]
     ids = [j.job_id for j in jobs]
-    watcher = _Watcher(lambda: progress.update(only=ids))
+    since = utcnow() - timedelta(seconds=1)
+    seen: list[tuple[Any, ...]] = [()]
+
+    def tick() -> None:
+        mark = store.activity(since)
+        if mark != seen[0]:
+            seen[0] = mark
+            progress.update(only=ids)
+
+    watcher = _Watcher(tick)
     watcher.start()
     try:
         batch = _run_batch(prep, jobs, settings, on_event)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, select, update
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, case, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from engine.config import Settings
@@ -219,6 +219,14 @@ class QueueStore:
         with Session(self.engine) as s:
             return [_view(r) for r in s.scalars(select(ItemRow).where(ItemRow.queue_id == queue_id)
                                                  .order_by(ItemRow.present.desc(), ItemRow.position))]
+
+    def activity(self, since: datetime) -> tuple[Any, ...]:
+        """A cheap fingerprint of the runs started since ``since``: it changes when one starts or ends."""
+        with Session(self.engine) as s:
+            row = s.execute(select(func.count(RunRow.id), func.max(RunRow.finished_at),
+                                   func.sum(case((RunRow.status == HistoryStatus.running.value, 1), else_=0)))
+                            .where(RunRow.started_at >= since)).one()
+            return tuple(row)
 
     def interrupt_stale(self, queue_id: str) -> list[str]:
         """With the queue's lock held, a run still ``running`` was cut off (its process is gone)."""
