@@ -53,6 +53,15 @@ class Settings(BaseModel):
     openai_base_url: str | None = Field(default_factory=lambda: _env("RPA_OPENAI_BASE_URL"))
     openai_model: str | None = Field(default_factory=lambda: _env("RPA_OPENAI_MODEL"))
     openai_api_key_env: str = Field(default_factory=lambda: _env("RPA_OPENAI_API_KEY_ENV", "OPENAI_API_KEY") or "OPENAI_API_KEY")
+    # Seconds one request may take, and further tries (with backoff) after a timeout, 5xx or 429.
+    openai_timeout_s: float = Field(default_factory=lambda: float(_env("RPA_OPENAI_TIMEOUT", "30") or 30))
+    openai_retries: int = Field(default_factory=lambda: int(_env("RPA_OPENAI_RETRIES", "2") or 2))
+    # How the server's answer is held to the options: auto (the first the server accepts of
+    # json_schema, json_object, grammar, none), or one of them only.
+    openai_constrain: str = Field(default_factory=lambda: (_env("RPA_OPENAI_CONSTRAIN", "auto") or "auto").lower())
+    # llama.cpp in process: context size in tokens and CPU threads (unset: as the torch backend).
+    llama_ctx: int = Field(default_factory=lambda: int(_env("RPA_LLAMA_CTX", "4096") or 4096))
+    llama_threads: int | None = Field(default_factory=lambda: int(v) if (v := _env("RPA_LLAMA_THREADS")) else None)
     device: str | None = Field(default_factory=lambda: _env("RPA_DEVICE"))
     # CPU threads for the planner's model; unset = half the cores (busy spinning threads slow it down a lot).
     torch_threads: int | None = Field(default_factory=lambda: int(v) if (v := _env("RPA_TORCH_THREADS")) else None)

@@ -32,11 +32,16 @@ def make_backend(settings: Settings, backend: str | None = None, model: str | No
         from engine.planner.model import load_model
 
         return LocalBackend(load_model(settings, model or settings.model))
+    if kind == "llama":
+        from engine.planner.llama_backend import LlamaBackend
+
+        return LlamaBackend(settings, model)
     if kind == "openai":
         from engine.planner.openai_backend import OpenAIBackend
 
         return OpenAIBackend(settings, model=model)
-    raise ConfigError(f"Planner.backend: unknown backend '{kind}'. Use 'local' or 'openai' (RPA_PLANNER_BACKEND).")
+    raise ConfigError(f"Planner.backend: unknown backend '{kind}'. "
+                      "Use 'local', 'llama' or 'openai' (RPA_PLANNER_BACKEND).")
 
 
 class LazyBackend:
@@ -46,7 +51,7 @@ class LazyBackend:
         self._args = (settings, kind, model)
         self._backend = None
         self.kind = kind
-        self._name = model or settings.model or ("SmolLM2-135M-Instruct" if kind == "local" else settings.openai_model)
+        self._name = model or (settings.openai_model if kind == "openai" else settings.model or "SmolLM2-135M-Instruct")
 
     def _get(self):  # noqa: ANN202
         if self._backend is None:

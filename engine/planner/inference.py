@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from engine.planner.grammar import TokenChoice
 from engine.planner.model import LoadedModel
 
 
@@ -129,66 +129,33 @@ class Scorer:
 
     def generate(self, prompt: str, answers: list[str], *, temperature: float = 1.0,
                  seed: int | None = None) -> Scored:
-        """Sample one of ``answers`` token by token, masked by a trie of the allowed token sequences."""
+        """Sample one of ``answers`` token by token, masked to the answers' token sequences."""
         import torch
 
         t0 = time.perf_counter()
         self.calls += 1
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         ids = self.encode(prompt)
-        seqs = self._answers(answers)
-        trie = TokenTrie(seqs)
+        choice = TokenChoice(self._answers(answers))
         cache, logits = self._prompt_state(ids)
         cache = copy.deepcopy(cache)
-        node, out_tokens = trie.root, []
-        while True:
-            allowed = trie.allowed(node)
-            if not allowed:
-                break
-            masked = mask_logits(logits.float(), allowed)
-            if temperature <= 0:
-                nxt = int(torch.argmax(masked))
-            else:
-                probs = torch.softmax(masked / temperature, dim=-1)
-                nxt = int(torch.multinomial(probs, 1, generator=gen))
-            out_tokens.append(nxt)
-            node = node[nxt]
-            if TokenTrie.END in node and len(node) == 1:
-                break
-            step_logits, cache = self._forward(torch.tensor([[nxt]], device=self.loaded.device), cache)
-            logits = step_logits[0, -1]
-        chosen = next(i for i, s in enumerate(seqs) if s == out_tokens)
-        self.scored_tokens += len(ids) + len(out_tokens)
-        return Scored(scores=[0.0] * len(answers), chosen=chosen, prompt_tokens=len(ids),
-                      answer_tokens=len(out_tokens), ms=(time.perf_counter() - t0) * 1000)
-
-
-class TokenTrie:
-    """Prefix tree over token sequences; ``END`` marks where an allowed answer finishes."""
-
-    END = -1
-
-    def __init__(self, seqs: list[list[int]]) -> None:
-        self.root: dict[int, Any] = {}
-        for s in seqs:
-            node = self.root
-            for t in s:
-                node = node.setdefault(t, {})
-            node[self.END] = {}
-
-    def allowed(self, node: dict[int, Any]) -> list[int]:
-        """Tokens that keep the output on an allowed answer (END alone means: finished)."""
-        return [t for t in node if t != self.END]
-
-
-def mask_logits(logits: Any, allowed: list[int]) -> Any:
-    """Logits with every token outside ``allowed`` set to -inf (the logits processor)."""
-    import torch
-
-    masked = torch.full_like(logits, -math.inf)
-    idx = torch.tensor(allowed, device=logits.device)
-    masked[idx] = logits[idx]
-    return masked
+        pending: list[int] = []  # chosen tokens the model has not read yet
+        while not choice.done():
+            nxt = choice.forced()  # the only token that can follow needs no model call
+            if nxt is None:
+                if pending:
+                    step_logits, cache = self._forward(torch.tensor([pending], device=self.loaded.device), cache)
+                    logits, pending = step_logits[0, -1], []
+                masked = choice.mask(logits.float())
+                if temperature <= 0:
+                    nxt = int(torch.argmax(masked))
+                else:
+                    nxt = int(torch.multinomial(torch.softmax(masked / temperature, dim=-1), 1, generator=gen))
+            choice.advance(nxt)
+            pending.append(nxt)
+        self.scored_tokens += len(ids) + len(choice.tokens)
+        return Scored(scores=[0.0] * len(answers), chosen=choice.answer(), prompt_tokens=len(ids),
+                      answer_tokens=len(choice.tokens), ms=(time.perf_counter() - t0) * 1000)
 
 
 class Ranked(BaseModel):
