@@ -45,14 +45,19 @@ def cmd_add(
     timeout: str | None = typer.Option(None, "--timeout", help="Kill an attempt after this long, e.g. 10m."),
     name: str | None = typer.Option(None, "--name", help="Name shown in lists and notifications."),
     param: list[str] = typer.Option([], "--param", help="NAME=VALUE for the plan (repeatable)."),
+    items: Path | None = typer.Option(None, "--items", help="Items (CSV/XLSX/JSONL) to run FILE over."),
     db: str | None = DB_OPTION,
 ) -> None:
     """Schedule a plan file, an instruction or a program."""
     from engine.jobs.manage import JobRequest, add_job
 
+    if items is not None:  # checked now (columns, types): a bad file is one line here, not a failed fire
+        from engine.cli.items import check_scheduled_items
+
+        check_scheduled_items(file, items, _params(param))
     request = JobRequest(file=file, instruction=instruction, url=url, command=shlex.split(command) if command else None,
                          cron=cron, every=every, at=at, tz=tz, retries=retries, timeout=timeout, name=name,
-                         params=_params(param))
+                         params=_params(param), items=items)
     job = add_job(request, db=db)
     from engine.jobs.triggers import describe
 
@@ -99,6 +104,7 @@ def cmd_remove(job_id: str = typer.Argument(...), db: str | None = DB_OPTION) ->
 
 def cmd_run_now(job_id: str = typer.Argument(...), db: str | None = DB_OPTION) -> None:
     """Run a job once now: through the running daemon, or here if none runs."""
+    from engine.history import HistoryStatus
     from engine.jobs.manage import run_now
 
     status = run_now(job_id, db=db)
@@ -106,7 +112,7 @@ def cmd_run_now(job_id: str = typer.Argument(...), db: str | None = DB_OPTION) -
         console.print(f"{job_id}: queued for the running daemon", highlight=False)
         return
     console.print(f"{job_id}: {status}", highlight=False)
-    if status != "succeeded":
+    if status != HistoryStatus.succeeded.value:
         raise typer.Exit(1)
 
 
@@ -134,17 +140,32 @@ def cmd_daemon(
 
 
 def cmd_bench_soak(
-    seconds: float = typer.Option(60.0, "--seconds", min=5, help="How long the soak runs."),
-    kills: int = typer.Option(3, "--kills", min=0, help="SIGKILLs of the daemon at random moments."),
+    seconds: float = typer.Option(60.0, "--seconds", min=5, help="How long the soak runs (at least)."),
+    kills: int = typer.Option(3, "--kills", min=0, help="SIGKILLs of the daemon."),
+    kill_after_run: bool = typer.Option(False, "--kill-after-run",
+                                        help="Kill right after a run's final row is written (the worst moment)."),
     every: float = typer.Option(2.0, "--every", min=0.5, help="Seconds between scheduled runs."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the kill times."),
+    jobs: str = typer.Option("plan", "--jobs", help="plan: a one-step plan on the sandbox; command: a program."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the random kill times."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the soak's RPA_HOME (daemon log, database)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """A job every 2 s while a real daemon is SIGKILLed and restarted: duplicates and lost runs."""
+    from engine.errors import ConfigError
     from engine.jobs.soak import soak
 
-    result: dict[str, Any] = soak(seconds=seconds, kills=kills, every_s=every, seed=seed).model_dump()
-    print_result(result, as_json=as_json, console=console, width=22)
+    if jobs not in ("plan", "command"):
+        raise ConfigError(f"Bench.soak: --jobs is 'plan' or 'command', not '{jobs}'.")
+    options: dict[str, Any] = dict(seconds=seconds, kills=kills, every_s=every, seed=seed, keep=keep,
+                                   kill_after_run=kill_after_run)
+    if jobs == "plan":
+        from bots.sandbox import start_sandbox
+
+        with start_sandbox(port=0) as server:
+            result = soak(page_url=f"{server.url}/", **options)
+    else:
+        result = soak(**options)
+    print_result(result.model_dump(), as_json=as_json, console=console, width=22)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import secrets as _random
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,14 @@ from engine.outcome import RunOutcome, RunStatus, StepOutcome
 BUSY_TIMEOUT_MS = 30_000
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+_status_hooks: dict[str, Callable[[Session, str], None]] = {}
+
+
+def on_status_written(url: str, hook: Callable[[Session, str], None]) -> None:
+    """Have ``hook(session, run_id)`` run inside every transaction of this process that writes a run's
+    status in the database ``url`` (start, finish, set_status), so that what it writes there (the
+    daemon's job claims) commits or rolls back with the row; an error in it undoes the row too."""
+    _status_hooks[url] = hook
 
 
 def utcnow() -> datetime:
@@ -180,6 +188,7 @@ class History:
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)
+            self._status_written(session, run_id)
         logger.bind(run_id=run_id).debug("history: run {} started ({})", run_id, plan_name)
         return run_id
 
@@ -210,6 +219,7 @@ class History:
             has_steps = session.scalar(select(StepRow.pk).where(StepRow.run_id == outcome.run_id).limit(1))
             if has_steps is None and outcome.steps:
                 session.add_all(_step_rows(outcome.run_id, outcome.steps, sites or {}))
+            self._status_written(session, outcome.run_id)
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
         """For the daemon: timeout, missed, interrupted without an outcome."""
@@ -218,6 +228,13 @@ class History:
             values["error"] = mask(error)
         with Session(self.engine) as session, session.begin():
             session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+            self._status_written(session, run_id)
+
+    def _status_written(self, session: Session, run_id: str) -> None:
+        hook = _status_hooks.get(self.url)
+        if hook is not None:
+            session.flush()
+            hook(session, run_id)
 
     def add_steps(self, run_id: str, steps: list[StepOutcome], sites: dict[str, str | None] | None = None) -> None:
         """Replace the run's steps with these."""

@@ -106,9 +106,9 @@ class Daemon:
         assert self.scheduler is not None
         for run in runs:
             self.scheduler.add_job(TASK_REF, "date", run_date=utcnow(), args=[run.job_id],
-                                   kwargs={"slot": run.slot, "attempt": run.attempt}, jobstore="internal",
-                                   executor="default", id=f"recover:{run.job_id}@{run.slot}#{run.attempt}",
-                                   misfire_grace_time=None)
+                                   kwargs={"slot": run.slot, "attempt": run.attempt, "manual": run.manual},
+                                   jobstore="internal", executor="default",
+                                   id=f"recover:{run.job_id}@{run.slot}#{run.attempt}", misfire_grace_time=None)
 
     def _on_skipped(self, event: JobSubmissionEvent) -> None:
         """A time skipped because the job's previous run was still going is recorded, not lost."""

@@ -33,6 +33,7 @@ class JobRequest(BaseModel):
     timeout: str | None = None
     name: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
+    items: Path | None = None  # a work-item file (engine.items)
 
 
 def _open(settings: Settings | None, url: str | None) -> JobStore:
@@ -65,7 +66,8 @@ def add_job(request: JobRequest, *, settings: Settings | None = None, db: str | 
     try:
         job = JobDef(id=new_job_id(name), name=name, plan_path=plan_path, instruction=request.instruction,
                      url=request.url, command=request.command, trigger=spec, retries=request.retries,
-                     timeout_s=timeout_s, params=request.params)
+                     timeout_s=timeout_s, params=request.params,
+                     items_path=str(request.items.expanduser().resolve()) if request.items else None)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "job"
@@ -127,7 +129,7 @@ def run_now(job_id: str, *, settings: Settings | None = None, db: str | None = N
         from engine.jobs.tasks import Runtime, install, run_job
 
         install(Runtime(store=store, settings=settings))
-        return run_job(job.id, slot=now, manual=True)
+        return run_job(job.id, slot=now, manual=True).value
     finally:
         install(None)
         lock.release()

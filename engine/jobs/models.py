@@ -58,6 +58,7 @@ class JobDef(BaseModel):
     timeout_s: float | None = Field(None, gt=0, description="Hard limit per attempt; the run is killed past it.")
     misfire_grace_s: int = Field(MISFIRE_GRACE_S, ge=1)
     params: dict[str, str] = Field(default_factory=dict)
+    items_path: str | None = Field(None, description="A work-item file: each fire runs the plan over its rows.")
     paused: bool = False
     anchor: datetime = Field(default_factory=utcnow, description="Fire times before this are not owed (add, resume).")
 
@@ -69,7 +70,14 @@ class JobDef(BaseModel):
             raise ValueError("a job needs exactly one of plan_path, instruction or command")
         if self.instruction and not self.url:
             raise ValueError("an instruction job needs the url of the page to plan on")
+        if self.items_path and not self.plan_path:
+            raise ValueError("an items job needs a plan file")
         return self
+
+    @property
+    def last_attempt(self) -> int:
+        """The highest attempt number of one scheduled time: the first plus ``retries``."""
+        return 1 + self.retries
 
     @property
     def kind(self) -> str:

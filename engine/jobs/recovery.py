@@ -1,33 +1,41 @@
-"""What a daemon does at start, before it runs anything, with the store lock held.
+"""What a daemon does at start, before it runs anything, with the store lock held (no run is alive).
 
-1. Claims left ``running`` belong to a daemon that died: their runs become ``interrupted``.
-2. An interrupted scheduled time is retried (next attempt) while the job's retries allow it.
+1. Times some process was running when it died (claims left ``running``, rows left ``running``) are
+   settled from history (``engine.jobs.tasks.settle``): a time whose history already ended (a
+   success, a business failure, ...) keeps that end and is never run again; otherwise the run
+   becomes ``interrupted``.
+2. An interrupted time is retried (next attempt) while the job's retries allow it.
 3. Times the trigger owed while no daemon ran: the latest within the grace period runs once
    (the others are coalesced into it); times beyond the grace are recorded ``missed``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from loguru import logger
 from pydantic import BaseModel, Field
 
+from engine.history import HistoryStatus
 from engine.jobs.models import JobDef, utcnow
-from engine.jobs.store import Claim, JobStore
-from engine.jobs.tasks import close_open_runs, record_missed, runs_for
+from engine.jobs.store import ClaimState, JobStore
+from engine.jobs.tasks import record_missed, settle
 from engine.jobs.triggers import build_trigger, fire_times, slot_key
+
+DIED = "Jobs.recover: the daemon stopped (crash, kill -9, power loss) while this run was in progress."
 
 
 class PendingRun(BaseModel):
     job_id: str
     slot: str
     attempt: int = 1
+    manual: bool = False
 
 
 class Recovery(BaseModel):
     interrupted: list[str] = Field(default_factory=list, description="job@slot#attempt closed as interrupted")
+    ended: list[str] = Field(default_factory=list,
+                             description="job@slot#attempt left open although history had ended the time")
     retries: list[PendingRun] = Field(default_factory=list)
     due: list[PendingRun] = Field(default_factory=list)
     missed: int = 0
@@ -41,41 +49,39 @@ def recover(store: JobStore, now: datetime | None = None) -> Recovery:
     now = now or utcnow()
     jobs = {job.id: job for job in store.all()}
     result = Recovery()
-    _close_interrupted(store, jobs, result)
-    _plan_retries(store, jobs, result)
+    for job_id, slot in sorted(_unsettled(store, jobs)):
+        _settle(store, job_id, slot, jobs.get(job_id), result)
     for job in jobs.values():
         if not job.paused:
             _owed_times(store, job, now, result)
-    logger.info("daemon: recovery closed {} interrupted run(s), retries {}, owed runs {}, missed {}",
-                len(result.interrupted), len(result.retries), len(result.due), result.missed)
+    logger.info("daemon: recovery closed {} interrupted run(s) and {} ended one(s), retries {}, owed runs {}, "
+                "missed {}", len(result.interrupted), len(result.ended), len(result.retries), len(result.due),
+                result.missed)
     return result
 
 
-def _close_interrupted(store: JobStore, jobs: dict[str, JobDef], result: Recovery) -> None:
-    error = "Jobs.recover: the daemon stopped (crash, kill -9, power loss) while this run was in progress."
-    for claim in store.claims(states=("running",)):
-        job = jobs.get(claim.job_id)
-        if job is not None:
-            close_open_runs(store.history, job, datetime.fromisoformat(claim.slot), claim.attempt, "interrupted", error)
-        store.finish_claim(claim.job_id, claim.slot, claim.attempt, state="interrupted", status="interrupted", note=error)
-        result.interrupted.append(f"{claim.job_id}@{claim.slot}#{claim.attempt}")
+def _unsettled(store: JobStore, jobs: dict[str, JobDef]) -> set[tuple[str, str]]:
+    """Times with an open claim or an open row, and interrupted times that may owe a retry."""
+    states = (ClaimState.running, ClaimState.interrupted)
+    return {(c.job_id, c.slot) for c in store.claims(states=states)} | store.running_slots(set(jobs))
 
 
-def _plan_retries(store: JobStore, jobs: dict[str, JobDef], result: Recovery) -> None:
-    by_slot: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-    for claim in store.claims():
-        by_slot[(claim.job_id, claim.slot)].append(claim)
-    for (job_id, slot), claims in by_slot.items():
-        job = jobs.get(job_id)
-        latest = max(claims, key=lambda c: c.attempt)
-        if job is None or latest.state != "interrupted" or any(c.status == "succeeded" for c in claims):
-            continue
-        rows = runs_for(store.history, job_id, datetime.fromisoformat(slot))
-        attempt = max([latest.attempt, *(r.attempt for r in rows)]) + 1
-        if attempt <= 1 + job.retries:
-            result.retries.append(PendingRun(job_id=job_id, slot=slot, attempt=attempt))
-        else:
-            logger.info("job {}: {} stays interrupted (retries {} used)", job_id, slot, job.retries)
+def _settle(store: JobStore, job_id: str, slot: str, job: JobDef | None, result: Recovery) -> None:
+    claims = store.claims(job_id, slot=slot)
+    names = [f"{job_id}@{slot}#{c.attempt}" for c in claims if c.state is ClaimState.running]
+    verdict = settle(store, job_id, slot, job, DIED)
+    if verdict.ended in (None, HistoryStatus.interrupted):
+        result.interrupted.extend(names)
+    else:
+        result.ended.extend(names)
+        if names:
+            logger.info("job {}: {} had ended {} before the daemon stopped; not run again", job_id, slot,
+                        verdict.ended.value)
+    if job is not None and verdict.owed:
+        result.retries.append(PendingRun(job_id=job_id, slot=slot, attempt=verdict.next_attempt,
+                                         manual=any(c.manual for c in claims)))
+    elif names and verdict.ended is HistoryStatus.interrupted:
+        logger.info("job {}: {} stays interrupted (retries {} used)", job_id, slot, job.retries if job else 0)
 
 
 def _owed_times(store: JobStore, job: JobDef, now: datetime, result: Recovery) -> None:

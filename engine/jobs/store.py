@@ -2,14 +2,19 @@
 the claim table ``job_claims`` that makes a (job, scheduled time, attempt) run at most once.
 
 All three share the history's database (``settings.database_url`` or ``--db``) and its SQLAlchemy
-engine (SQLite in WAL mode with a busy timeout), so one file holds a daemon's whole state.
+engine (SQLite in WAL mode with a busy timeout), so one file holds a daemon's whole state. History
+is the truth about a scheduled time (``engine.jobs.slots``): a claim is taken only when history owes
+that attempt, and the history row that ends the time closes its claims in the same transaction
+(``_sync_claims``, run by ``History`` in every process that opened a ``JobStore``), whoever writes
+the row (the worker, the engine loop, the daemon, recovery).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
@@ -24,9 +29,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from engine.config import Settings, get_settings
 from engine.errors import ConfigError
-from engine.history import History
+from engine.history import History, HistoryStatus
+from engine.history.models import RunRow
+from engine.history.store import on_status_written
 from engine.jobs.models import JobDef, JobView, utcnow
-from engine.jobs.triggers import build_trigger
+from engine.jobs.slots import Verdict, ends_slot, judge
+from engine.jobs.triggers import build_trigger, slot_key
 from engine.logs import mask
 
 APS_TABLE = "apscheduler_jobs"
@@ -35,6 +43,20 @@ TASK_REF = "engine.jobs.tasks:run_job"
 
 class _Base(DeclarativeBase):
     pass
+
+
+class ClaimState(str, Enum):
+    running = "running"  # some process took the attempt
+    finished = "finished"  # history ended the time with the claim's status
+    interrupted = "interrupted"  # the process died or was stopped; the time may owe another attempt
+    missed = "missed"  # the time was never run
+
+
+def state_for(status: HistoryStatus) -> ClaimState:
+    """The state of a claim that history closed with ``status``."""
+    if status is HistoryStatus.missed:
+        return ClaimState.missed
+    return ClaimState.interrupted if status is HistoryStatus.interrupted else ClaimState.finished
 
 
 class JobRow(_Base):
@@ -67,15 +89,94 @@ class Claim(BaseModel):
     job_id: str
     slot: str
     attempt: int
-    state: str
-    status: str | None = None
+    state: ClaimState
+    status: HistoryStatus | None = None
     pid: int | None = None
     note: str | None = None
+    manual: bool = False
 
 
 def _claim(row: ClaimRow) -> Claim:
-    return Claim(job_id=row.job_id, slot=row.slot, attempt=row.attempt, state=row.state, status=row.status,
-                 pid=row.pid, note=row.note)
+    return Claim(job_id=row.job_id, slot=row.slot, attempt=row.attempt, state=ClaimState(row.state),
+                 status=HistoryStatus(row.status) if row.status else None, pid=row.pid, note=row.note,
+                 manual=bool(row.manual))
+
+
+class SlotRun(BaseModel):
+    """One history row of a scheduled time, as the daemon reads it."""
+
+    id: str
+    attempt: int
+    status: HistoryStatus
+    error: str | None = None
+    report: str | None = None
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands stored times back without their zone; every stored time is UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _job_in(session: Session, job_id: str) -> JobDef | None:
+    row = session.get(JobRow, job_id)
+    if row is None:
+        return None
+    try:
+        return JobDef.model_validate_json(row.definition)
+    except ValueError:  # written by a newer version: its own daemon keeps its claims
+        return None
+
+
+def _marks(session: Session, job_id: str, slot: str, *, skip: int | None = None,
+           open_claims: bool = True) -> list[tuple[int, HistoryStatus]]:
+    """(attempt, status) of the time's history rows and claims; a running claim counts as running."""
+    rows = session.execute(select(RunRow.attempt, RunRow.status).where(
+        RunRow.job_id == job_id, RunRow.scheduled_for == datetime.fromisoformat(slot)))
+    marks = [(attempt, HistoryStatus(status)) for attempt, status in rows]
+    claims = session.execute(select(ClaimRow.attempt, ClaimRow.state, ClaimRow.status).where(
+        ClaimRow.job_id == job_id, ClaimRow.slot == slot))
+    for attempt, state, status in claims:
+        if attempt == skip:
+            continue
+        if state == ClaimState.running.value:
+            if open_claims:
+                marks.append((attempt, HistoryStatus.running))
+        elif status:
+            marks.append((attempt, HistoryStatus(status)))
+    return marks
+
+
+class SlotTaken(Exception):
+    """A missed row for a time that has a claim and another row: its transaction rolls back."""
+
+
+def _sync_claims(session: Session, run_id: str) -> None:
+    """Inside the transaction that wrote run ``run_id``'s status: the claims of its scheduled time agree.
+
+    A row that ends the time closes the time's running claims. A missed time, which nobody claimed,
+    gets its claim here; if the time was claimed and has another row, the missed row rolls back."""
+    row = session.execute(select(RunRow.job_id, RunRow.scheduled_for, RunRow.attempt, RunRow.status, RunRow.error)
+                          .where(RunRow.id == run_id)).one_or_none()
+    if row is None or row.job_id is None or row.scheduled_for is None or row.status == HistoryStatus.running.value:
+        return
+    job = _job_in(session, row.job_id)
+    status = HistoryStatus(row.status)
+    if job is None or not ends_slot(status, row.attempt, job.last_attempt):
+        return
+    now, slot = utcnow(), slot_key(_utc(row.scheduled_for))
+    values = {"state": state_for(status).value, "status": status.value, "finished_at": now, "note": mask(row.error)}
+    if status is HistoryStatus.missed:
+        if session.scalar(select(ClaimRow.attempt).where(ClaimRow.job_id == row.job_id, ClaimRow.slot == slot)
+                          .limit(1)) is None:
+            session.add(ClaimRow(job_id=row.job_id, slot=slot, attempt=row.attempt, claimed_at=now, manual=False,
+                                 **values))
+            session.flush()
+        elif session.scalar(select(RunRow.id).where(RunRow.job_id == row.job_id, RunRow.id != run_id,
+                                                    RunRow.scheduled_for == row.scheduled_for).limit(1)):
+            raise SlotTaken(f"Jobs.record: {row.job_id} {slot} already has a run; not recorded missed.")
+        return
+    session.execute(update(ClaimRow).where(ClaimRow.job_id == row.job_id, ClaimRow.slot == slot,
+                                           ClaimRow.state == ClaimState.running.value).values(**values))
 
 
 @contextmanager
@@ -100,6 +201,7 @@ class JobStore:
         self.engine = self.history.engine
         with store_errors(self.url, "Jobs.open"):
             _Base.metadata.create_all(self.engine, checkfirst=True)
+        on_status_written(self.url, _sync_claims)
 
     # -- definitions --------------------------------------------------------------------------
     def put(self, job: JobDef) -> None:
@@ -150,45 +252,73 @@ class JobStore:
                                last_scheduled_for=last[0].scheduled_for if last else None))
         return out
 
-    # -- claims -------------------------------------------------------------------------------
-    def claim(self, job_id: str, slot: str, attempt: int, *, state: str = "running", pid: int | None = None,
-              status: str | None = None, note: str | None = None, manual: bool = False) -> bool:
-        """Insert the claim in its own transaction; False if that (job, slot, attempt) was claimed."""
-        now = utcnow()
-        row = ClaimRow(job_id=job_id, slot=slot, attempt=attempt, state=state, pid=pid, claimed_at=now,
-                       status=status, note=mask(note), manual=manual,
-                       finished_at=None if state == "running" else now)
-        with store_errors(self.url):
+    # -- claims ---------------------------------------------------------------------------------
+    def claim(self, job_id: str, slot: str, attempt: int, *, pid: int | None = None, manual: bool = False) -> bool:
+        """Take ``attempt`` of the time ``slot``; False if it is taken, or if history does not owe it
+        (the time ended, an attempt runs, or this attempt ran already).
+
+        The insert comes first so that SQLite's write lock is held while history is read: no other
+        writer can end the time between the check and the claim."""
+        row = ClaimRow(job_id=job_id, slot=slot, attempt=attempt, state=ClaimState.running.value, pid=pid,
+                       claimed_at=utcnow(), manual=manual)
+        with store_errors(self.url), Session(self.engine) as session:
             try:
-                with Session(self.engine) as session, session.begin():
-                    if attempt > 1 and self._succeeded(session, job_id, slot):
-                        return False
-                    session.add(row)
+                session.add(row)
+                session.flush()
             except IntegrityError:
+                session.rollback()
                 return False
+            job = _job_in(session, job_id)
+            verdict = judge(_marks(session, job_id, slot, skip=attempt), job.last_attempt if job else None)
+            if not verdict.may_run(attempt):
+                session.rollback()
+                return False
+            session.commit()
         return True
 
-    @staticmethod
-    def _succeeded(session: Session, job_id: str, slot: str) -> bool:
-        found = session.scalar(select(ClaimRow.attempt).where(
-            ClaimRow.job_id == job_id, ClaimRow.slot == slot, ClaimRow.status == "succeeded").limit(1))
-        return found is not None
+    def verdict(self, job_id: str, slot: str, *, open_claims: bool = True) -> Verdict:
+        """What history and the claims say about the time; ``open_claims=False``: as if the running
+        claims' processes were gone (recovery, or the daemon once a worker exited)."""
+        with store_errors(self.url), Session(self.engine) as session:
+            job = _job_in(session, job_id)
+            return judge(_marks(session, job_id, slot, open_claims=open_claims), job.last_attempt if job else None)
 
-    def finish_claim(self, job_id: str, slot: str, attempt: int, *, state: str, status: str | None,
-                     note: str | None = None) -> None:
-        values: dict[str, Any] = {"state": state, "status": status, "finished_at": utcnow()}
+    def close_open_claims(self, job_id: str, slot: str, *, status: HistoryStatus, note: str | None = None) -> int:
+        """Close the time's claims still ``running`` (their process is gone) with ``status``."""
+        values = {"state": state_for(status).value, "status": status.value, "finished_at": utcnow()}
         if note is not None:
             values["note"] = mask(note)
         with store_errors(self.url), Session(self.engine) as session, session.begin():
-            session.execute(update(ClaimRow).where(ClaimRow.job_id == job_id, ClaimRow.slot == slot,
-                                                   ClaimRow.attempt == attempt).values(**values))
+            return session.execute(update(ClaimRow).where(
+                ClaimRow.job_id == job_id, ClaimRow.slot == slot, ClaimRow.state == ClaimState.running.value)
+                .values(**values)).rowcount
 
-    def claims(self, job_id: str | None = None, *, states: tuple[str, ...] | None = None) -> list[Claim]:
+    def slot_runs(self, job_id: str, when: datetime) -> list[SlotRun]:
+        """The history rows of one scheduled time, oldest attempt first."""
+        query = (select(RunRow.id, RunRow.attempt, RunRow.status, RunRow.error, RunRow.report)
+                 .where(RunRow.job_id == job_id, RunRow.scheduled_for == when.astimezone(timezone.utc))
+                 .order_by(RunRow.attempt, RunRow.started_at))
+        with store_errors(self.url), Session(self.engine) as session:
+            return [SlotRun(id=r.id, attempt=r.attempt, status=HistoryStatus(r.status), error=r.error, report=r.report)
+                    for r in session.execute(query)]
+
+    def running_slots(self, job_ids: set[str]) -> set[tuple[str, str]]:
+        """(job, slot) of history rows still ``running`` (at start-up: rows of processes that died)."""
+        query = select(RunRow.job_id, RunRow.scheduled_for).where(
+            RunRow.status == HistoryStatus.running.value, RunRow.job_id.in_(sorted(job_ids)),
+            RunRow.scheduled_for.is_not(None))
+        with store_errors(self.url), Session(self.engine) as session:
+            return {(job_id, slot_key(_utc(when))) for job_id, when in session.execute(query)}
+
+    def claims(self, job_id: str | None = None, *, slot: str | None = None,
+               states: tuple[ClaimState, ...] | None = None) -> list[Claim]:
         query = select(ClaimRow).order_by(ClaimRow.job_id, ClaimRow.slot, ClaimRow.attempt)
         if job_id is not None:
             query = query.where(ClaimRow.job_id == job_id)
+        if slot is not None:
+            query = query.where(ClaimRow.slot == slot)
         if states is not None:
-            query = query.where(ClaimRow.state.in_(states))
+            query = query.where(ClaimRow.state.in_([s.value for s in states]))
         with store_errors(self.url), Session(self.engine) as session:
             return [_claim(r) for r in session.scalars(query)]
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,19 +27,20 @@ from engine.history import History
 from engine.jobs.daemon import Daemon, DaemonOptions
 from engine.jobs.manage import JobRequest, add_job, run_now
 from engine.jobs.soak import soak
+from engine.jobs.store import JobStore
 
 T = TypeVar("T")
 PLAN = "name: hello\nsteps:\n  - id: open\n    action: goto\n    value: http://127.0.0.1:9/\n"
 
 
-def wait_for(check: Callable[[], T], what: str, limit_s: float = 45.0) -> T:
+def wait_for(check: Callable[[], T], what: str, limit_s: float = 45.0, poll_s: float = 0.1) -> T:
     """Poll until ``check()`` is truthy; a bound on waiting, not an assertion on speed."""
     end = time.monotonic() + limit_s
     while time.monotonic() < end:
         value = check()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(poll_s)
     raise AssertionError(f"gave up waiting for {what}")
 
 
@@ -218,7 +220,76 @@ def test_a_job_file_that_breaks_is_a_failed_run_and_the_others_go_on(tmp_path: P
 
 
 def test_short_soak_has_no_duplicates_and_loses_nothing() -> None:
-    # Program jobs: a run shorter than the 1 s period, so every slot is due a run of its own.
-    result = soak(seconds=14, kills=2, every_s=1.0, seed=7, browser_jobs=False)
+    # Program jobs: a run shorter than the 1 s period, so every slot is due a run of its own. Kills at
+    # random moments; whatever moment they hit, history decides, so the counts do not depend on it.
+    result = soak(seconds=14, kills=2, every_s=1.0, seed=7)
     assert result.kills == 2 and result.expected_slots >= 8
     assert result.duplicates == 0 and result.lost == 0, result
+
+
+def test_soak_with_ten_kills_right_after_a_run_ends_runs_nothing_twice() -> None:
+    # The worst moment: the run's final row is committed, the daemon has not moved on. A daemon that
+    # closed its claim after that (another transaction) re-ran the time after 8 of these 10 kills.
+    result = soak(seconds=5, kills=10, every_s=1.0, kill_after_run=True)
+    assert result.kills == 10 and result.kill_after_run
+    assert result.duplicates == 0 and result.repeated_work == 0 and result.lost == 0, result
+
+
+def test_a_business_failure_killed_right_after_it_ends_is_never_retried(
+        daemons: Callable[..., Any], webhook: list[dict[str, Any]]) -> None:
+    job = add_job(JobRequest(command=shlex.split(program("import sys; sys.exit(2)")), every="1s", retries=2,
+                             name="refused"))
+    history = History(get_settings())
+
+    def refused(since: datetime | None = None) -> set[str]:
+        found = history.list_runs(job_id=job.id, limit=50, statuses=["failed_business"])
+        return {r.id for r in found if since is None or (r.scheduled_for and r.scheduled_for >= since)}
+
+    for _ in range(3):
+        before = refused()
+        daemon = daemons()
+        wait_for(lambda before=before: refused() - before, "a run to end", poll_s=0.005)
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+    last = daemons()
+    started = datetime.now(timezone.utc)
+    wait_for(lambda: refused(started), "the restarted daemon to run a time of its own")
+    last.send_signal(signal.SIGTERM)
+    assert last.wait(timeout=30) == 0
+
+    runs = rows(job.id)
+    assert {r.status for r in runs} <= {"failed_business", "missed"}
+    assert [(r.scheduled_for, r.attempt) for r in runs if r.attempt > 1] == []  # never a second attempt
+    notified = Counter(n["scheduled_for"] for n in webhook)
+    assert all(n == 1 for n in notified.values()) and {n["status"] for n in webhook} == {"failed_business"}
+
+
+def test_a_plan_job_runs_through_the_loop_and_its_claim_closes_with_its_row(tmp_path: Path) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        plan = tmp_path / "page.yaml"
+        plan.write_text(f"name: page\nsteps:\n  - id: open\n    action: goto\n"
+                        f"    value: http://127.0.0.1:{server.server_port}/\n", encoding="utf-8")
+        job = add_job(JobRequest(file=plan, every="1h", retries=0, name="page"))
+        assert run_now(job.id) == "succeeded"
+    finally:
+        server.shutdown()
+        server.server_close()
+    [row] = rows(job.id)
+    [claim] = JobStore(get_settings()).claims(job.id)
+    assert row.status == "succeeded" and (claim.state.value, claim.status.value) == ("finished", "succeeded")
+    assert claim.note is None  # closed by the row's own transaction, not afterwards by the daemon
+
+
+class _Page(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body><h1>ok</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass

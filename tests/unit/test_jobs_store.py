@@ -10,11 +10,13 @@ import pytest
 
 from engine.config import get_settings
 from engine.errors import ConfigError, PlanValidationError
+from engine.history import HistoryStatus
 from engine.jobs.lock import StoreLock
 from engine.jobs.manage import JobRequest, add_job, list_jobs, remove_job, set_paused
 from engine.jobs.models import JobDef, TriggerSpec
 from engine.jobs.recovery import recover
 from engine.jobs.store import JobStore
+from engine.jobs.tasks import record_missed
 from engine.jobs.triggers import slot_key
 
 PLAN = "name: hello\nsteps:\n  - id: open\n    action: goto\n    value: http://127.0.0.1:9/\n"
@@ -73,7 +75,8 @@ def test_a_claim_is_taken_once(store: JobStore) -> None:
     slot = slot_key(utc(2026, 11, 24, 9))
     assert store.claim("j", slot, 1)
     assert not store.claim("j", slot, 1)  # a second daemon, or a re-fire after a crash
-    store.finish_claim("j", slot, 1, state="finished", status="succeeded")
+    assert not store.claim("j", slot, 2)  # attempt 1 still runs
+    store.close_open_claims("j", slot, status=HistoryStatus.succeeded)
     assert not store.claim("j", slot, 2)  # a later attempt of a time that succeeded never runs
     assert store.claim("j", slot_key(utc(2026, 11, 24, 10)), 1, manual=True)
     assert store.last_slot("j") == slot  # manual runs are off the trigger's grid
@@ -142,7 +145,11 @@ def test_recovery_beyond_the_grace_records_everything_missed(store: JobStore) ->
 
 
 def test_claims_survive_a_new_store_object(store: JobStore) -> None:
-    slot = slot_key(utc(2026, 1, 1) + timedelta(hours=1))
-    store.claim("x", slot, 1, state="missed", status="missed", note="n")
+    job = interval_job("x", every_s=3600, start=utc(2026, 1, 1), anchor=utc(2026, 1, 1))
+    store.put(job)
+    when = utc(2026, 1, 1) + timedelta(hours=1)
+    assert record_missed(store, job, when, "n")
+    assert not record_missed(store, job, when, "n")  # once
     again = JobStore(store.settings)
-    assert [(c.slot, c.state) for c in again.claims("x")] == [(slot, "missed")]
+    assert [(c.slot, c.state, c.status) for c in again.claims("x")] == [(slot_key(when), "missed", "missed")]
+    assert [r.status for r in again.slot_runs("x", when)] == ["missed"]
