@@ -17,29 +17,35 @@ REPO = Path(__file__).resolve().parents[2]
 PLAN = "name: p{n}\nsteps:\n  - id: a\n    action: goto\n    value: http://127.0.0.1:9/{n}\n"
 
 
+def _race(plans, path) -> tuple[list[int], list[int]]:
+    """Every plan saved to ``path`` at once (threads released together); who won, who was refused."""
+    gate = threading.Barrier(len(plans))
+    won: list[int] = []
+    lost: list[int] = []
+
+    def write(n: int) -> None:
+        gate.wait()
+        try:
+            save_plan(plans[n], path)
+            won.append(n)
+        except PlanValidationError as err:
+            assert "file exists" in err.message
+            lost.append(n)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(plans))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, lost
+
+
 def test_two_writers_of_one_name_one_wins(tmp_path):
     """Repairs racing for plan.v2.yaml: exactly one save succeeds and the file is the winner's."""
     plans = [parse_plan(PLAN.format(n=n)) for n in range(8)]
     for round_ in range(20):
         path = tmp_path / f"plan.v{round_}.yaml"
-        gate = threading.Barrier(len(plans))
-        won: list[int] = []
-        lost: list[int] = []
-
-        def write(n: int) -> None:
-            gate.wait()
-            try:
-                save_plan(plans[n], path)
-                won.append(n)
-            except PlanValidationError as err:
-                assert "file exists" in err.message
-                lost.append(n)
-
-        threads = [threading.Thread(target=write, args=(n,)) for n in range(len(plans))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        won, lost = _race(plans, path)
         assert len(won) == 1 and len(lost) == len(plans) - 1, (round_, won)
         assert load_plan(path).name == f"p{won[0]}"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
@@ -77,7 +83,7 @@ def test_plan_over_the_size_limit_is_refused_before_parsing(tmp_path, monkeypatc
 def _rpa(*args: str) -> subprocess.CompletedProcess[str]:
     exe = REPO / ".venv" / "bin" / "rpa"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli.main"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([*cmd, *args], check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "COLUMNS": "80", "NO_COLOR": "1"})
 
 
