@@ -35,21 +35,42 @@ def _fail_line(message: str) -> None:
 
 
 # -- rpa run --items ------------------------------------------------------------------------------
-def run_items(files: list[Path], params: dict[str, str], *, items: Path | None, output: Path | None,
-              sheet: str | None, emit_items: Path | None, concurrency: int, headed: bool, as_json: bool,
-              cluster: str | None, instruction: str | None) -> None:
+def run_items(
+    files: list[Path],
+    params: dict[str, str],
+    *,
+    items: Path | None,
+    output: Path | None,
+    sheet: str | None,
+    emit_items: Path | None,
+    concurrency: int,
+    headed: bool,
+    as_json: bool,
+    cluster: str | None,
+    instruction: str | None,
+) -> None:
     """``rpa run`` with --items/--output/--sheet/--emit-items; always ends with ``typer.Exit``."""
     if items is None:
         if output is not None or sheet is not None:
             raise typer.BadParameter("--output and --sheet go with --items FILE", param_hint="--items")
-        _run_producer(files, params, emit_items, concurrency, headed, as_json, cluster)  # type: ignore[arg-type]
+        assert emit_items is not None
+        _run_producer(files, params, emit_items, concurrency, headed, as_json, cluster)
     if len(files) != 1 or instruction:
         raise typer.BadParameter("--items runs exactly one plan file (no --instruction)", param_hint="FILES")
     from engine.cli.core import StepProgress
     from engine.items import QueueRequest, prepare, run_queue
 
-    request = QueueRequest(plan_path=files[0], items_path=items, params=params, output=output, sheet=sheet,
-                           concurrency=concurrency, headed=headed, cluster=cluster, emit_items=emit_items)
+    request = QueueRequest(
+        plan_path=files[0],
+        items_path=items,
+        params=params,
+        output=output,
+        sheet=sheet,
+        concurrency=concurrency,
+        headed=headed,
+        cluster=cluster,
+        emit_items=emit_items,
+    )
     _finish(request, prepare, run_queue, StepProgress, as_json)
 
 
@@ -74,8 +95,11 @@ def _print_outcome(outcome: Any) -> None:
                 line += f" Held for a person: `rpa items retry {s.queue}` runs it again."
             _fail_line(line)
     colour = "green" if outcome.ok else "red"
-    console.print(f"[{colour}]queue {s.queue}[/]: {s.items} items, {s.done} done, {s.failed} failed, {s.left} left"
-                  f" (ran {outcome.ran}, skipped {outcome.skipped} already done)", highlight=False)
+    console.print(
+        f"[{colour}]queue {s.queue}[/]: {s.items} items, {s.done} done, {s.failed} failed, {s.left} left"
+        f" (ran {outcome.ran}, skipped {outcome.skipped} already done)",
+        highlight=False,
+    )
     if s.output:
         console.print(f"  [dim]output[/] {s.output}", highlight=False)
     if outcome.emitted:
@@ -84,8 +108,15 @@ def _print_outcome(outcome: Any) -> None:
         console.print(f"  [dim]report[/] {s.report}", highlight=False)
 
 
-def _run_producer(files: list[Path], params: dict[str, str], emit_items: Path, concurrency: int, headed: bool,
-                  as_json: bool, cluster: str | None) -> None:
+def _run_producer(
+    files: list[Path],
+    params: dict[str, str],
+    emit_items: Path,
+    concurrency: int,
+    headed: bool,
+    as_json: bool,
+    cluster: str | None,
+) -> None:
     """``rpa run PLAN --emit-items Q.jsonl`` without --items: one run, its table rows appended to Q."""
     from engine.errors import ConfigError
     from engine.items.output import emit_rows, rows_of
@@ -103,7 +134,9 @@ def _run_producer(files: list[Path], params: dict[str, str], emit_items: Path, c
     if not cluster:
         check_inputs(plan, params, secret_resolver(_settings()))
     job = JobSpec(plan=plan, plan_path=str(files[0]), params=params)
-    batch = run_batch([job], concurrency=concurrency, headed=headed, **({"cluster": cluster} if cluster else {}))
+    batch = run_batch(
+        [job], concurrency=concurrency, headed=headed, **({"cluster": cluster} if cluster else {})
+    )
     emitted = sum(emit_rows(emit_items, r.run_id, rows_of(r.outputs)) for r in batch.runs if r.ok)
     if as_json:
         _print_json({**batch.summary_json(), "emitted": emitted, "emit_items": str(emit_items)})
@@ -113,6 +146,18 @@ def _run_producer(files: list[Path], params: dict[str, str], emit_items: Path, c
                 _fail_line(r.error or f"run {r.run_id} failed")
         console.print(f"emitted {emitted} rows to {emit_items}", highlight=False)
     raise typer.Exit(0 if batch.ok else 1)
+
+
+def check_scheduled_items(plan: Path | None, items: Path, params: dict[str, str]) -> None:
+    """``rpa schedule add PLAN --items FILE``: the same checks as ``rpa run --items`` (secrets are the
+    daemon's), with a file that has no rows yet allowed."""
+    from engine.items import QueueRequest, prepare
+
+    if plan is None:
+        raise typer.BadParameter("--items goes with a plan FILE.yaml", param_hint="--items")
+    prepare(
+        QueueRequest(plan_path=plan, items_path=items, params=params, allow_empty=True, check_secrets=False)
+    )
 
 
 # -- rpa items ... --------------------------------------------------------------------------------
@@ -137,13 +182,24 @@ def cmd_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
         return
     table = Table("queue", "plan", "items file", "items", "done", "failed", "held", "left", "updated")
     for s in summaries:
-        table.add_row(s.queue, s.plan, s.items_path, str(s.items), str(s.done), str(s.failed), str(s.held),
-                      str(s.left), (s.updated_at or "")[:19])
+        table.add_row(
+            s.queue,
+            s.plan,
+            s.items_path,
+            str(s.items),
+            str(s.done),
+            str(s.failed),
+            str(s.held),
+            str(s.left),
+            (s.updated_at or "")[:19],
+        )
     console.print(table)
 
 
-def cmd_show(queue: str = typer.Argument(..., help="A queue id (or a unique prefix, or its items file)."),
-             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def cmd_show(
+    queue: str = typer.Argument(..., help="A queue id (or a unique prefix, or its items file)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """One queue: every item with its state, attempt, run and error."""
     from engine.items import QueueStore
 
@@ -152,36 +208,63 @@ def cmd_show(queue: str = typer.Argument(..., help="A queue id (or a unique pref
     views = store.refresh(row.id)
     summary = store.summary(row, views)
     if as_json:
-        _print_json({**summary.model_dump(), "plan_path": row.plan_path, "params": row.params,
-                     "entries": [v.model_dump(mode="json") for v in views]})
+        _print_json(
+            {
+                **summary.model_dump(),
+                "plan_path": row.plan_path,
+                "params": row.params,
+                "entries": [v.model_dump(mode="json") for v in views],
+            }
+        )
         return
-    console.print(f"[bold]queue {summary.queue}[/]: plan {summary.plan} over {summary.items_path}", highlight=False)
-    console.print(f"{summary.items} items, {summary.done} done, {summary.failed} failed, {summary.held} held, "
-                  f"{summary.left} left", highlight=False)
+    console.print(
+        f"[bold]queue {summary.queue}[/]: plan {summary.plan} over {summary.items_path}", highlight=False
+    )
+    console.print(
+        f"{summary.items} items, {summary.done} done, {summary.failed} failed, {summary.held} held, "
+        f"{summary.left} left",
+        highlight=False,
+    )
     table = Table("line", "item", "status", "attempt", "run", "error")
     for v in views:
         if v.present:
-            table.add_row(str(v.line), ", ".join(f"{k}={x}" for k, x in v.values.items())[:60], v.state.value,
-                          str(v.attempt), v.run_id or "", (v.error or "")[:120])
+            table.add_row(
+                str(v.line),
+                ", ".join(f"{k}={x}" for k, x in v.values.items())[:60],
+                v.state.value,
+                str(v.attempt),
+                v.run_id or "",
+                (v.error or "")[:120],
+            )
     console.print(table)
     gone = sum(1 for v in views if not v.present)
     if gone:
         console.print(f"[dim]{gone} item(s) no longer in the file (kept in history)[/]", highlight=False)
 
 
-def cmd_retry(queue: str = typer.Argument(..., help="A queue id (or a unique prefix, or its items file)."),
-              failed: bool = typer.Option(False, "--failed", help="Only the failed items (not pending or held ones)."),
-              concurrency: int | None = typer.Option(None, "--concurrency", "-c", min=1, max=64,
-                                                     help="Bots at once (default: the queue's last)."),
-              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Run a queue again: everything not done, held items included (a person decided); --failed: only failures."""
+def cmd_retry(
+    queue: str = typer.Argument(..., help="A queue id (or a unique prefix, or its items file)."),
+    failed: bool = typer.Option(False, "--failed", help="Only the failed items (not pending or held ones)."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-c", min=1, max=64, help="Bots at once (default: the queue's last)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run a queue again: all not done, held items too (a person decided); --failed: only the failures."""
     from engine.cli.core import StepProgress
     from engine.items import QueueRequest, QueueStore, prepare, run_queue
 
     row = QueueStore(_settings()).find_queue(queue)
-    request = QueueRequest(plan_path=Path(row.plan_path), items_path=Path(row.items_path), params=row.params,
-                           output=Path(row.output) if row.output else None, sheet=row.sheet,
-                           concurrency=concurrency or row.concurrency, only_failed=failed, release_held=not failed)
+    request = QueueRequest(
+        plan_path=Path(row.plan_path),
+        items_path=Path(row.items_path),
+        params=row.params,
+        output=Path(row.output) if row.output else None,
+        sheet=row.sheet,
+        concurrency=concurrency or row.concurrency,
+        only_failed=failed,
+        release_held=not failed,
+    )
     _finish(request, prepare, run_queue, StepProgress, as_json)
 
 
@@ -190,7 +273,7 @@ def history_queues(limit: int = 10) -> list[dict[str, Any]]:
     """Counts of the newest queues, for ``rpa history`` (empty when none was ever run)."""
     try:
         return [s.model_dump() for s in _summaries(limit=limit)]
-    except Exception as err:  # the run listing must not fail because of this section
+    except Exception as err:  # noqa: BLE001 - the run listing must not fail because of this section
         err_console.print(f"[yellow]queues unavailable: {err}[/]", highlight=False)
         return []
 
@@ -201,7 +284,9 @@ def print_history_queues(limit: int = 10) -> None:
         return
     table = Table("queue", "plan", "items", "done", "failed", "left", title="Queues (rpa items show QUEUE)")
     for q in queues:
-        table.add_row(q["queue"], q["plan"], str(q["items"]), str(q["done"]), str(q["failed"]), str(q["left"]))
+        table.add_row(
+            q["queue"], q["plan"], str(q["items"]), str(q["done"]), str(q["failed"]), str(q["left"])
+        )
     console.print(table)
 
 

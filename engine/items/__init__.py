@@ -9,5 +9,19 @@ from engine.items.reader import read_items
 from engine.items.runner import QueueRequest, prepare, run_queue, run_scheduled
 from engine.items.store import QueueLock, QueueStore
 
-__all__ = ["Item", "ItemState", "ItemView", "ItemsTable", "QueueLock", "QueueOutcome", "QueueRequest", "QueueStore",
-           "QueueSummary", "Row", "prepare", "read_items", "run_queue", "run_scheduled"]
+__all__ = [
+    "Item",
+    "ItemState",
+    "ItemView",
+    "ItemsTable",
+    "QueueLock",
+    "QueueOutcome",
+    "QueueRequest",
+    "QueueStore",
+    "QueueSummary",
+    "Row",
+    "prepare",
+    "read_items",
+    "run_queue",
+    "run_scheduled",
+]

@@ -46,8 +46,14 @@ def _write_items(path: Path, n: int) -> None:
 
 def _done(history: History) -> int:
     with Session(history.engine) as s:
-        return s.scalar(select(func.count(distinct(RunRow.job_id))).where(
-            RunRow.status == HistoryStatus.succeeded.value, RunRow.job_id.like("item-%"))) or 0
+        return (
+            s.scalar(
+                select(func.count(distinct(RunRow.job_id))).where(
+                    RunRow.status == HistoryStatus.succeeded.value, RunRow.job_id.like("item-%")
+                )
+            )
+            or 0
+        )
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -61,8 +67,9 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def bench_items(*, items: int = 40, kills: int = 2, concurrency: int = 2, seed: int | None = None,
-                keep: bool = False) -> dict[str, Any]:
+def bench_items(
+    *, items: int = 40, kills: int = 2, concurrency: int = 2, seed: int | None = None, keep: bool = False
+) -> dict[str, Any]:
     from bots.sandbox import start_sandbox
 
     home = Path(tempfile.mkdtemp(prefix="rpa-items-bench-"))
@@ -74,8 +81,22 @@ def bench_items(*, items: int = 40, kills: int = 2, concurrency: int = 2, seed: 
     rng = random.Random(seed)
     server = start_sandbox(port=0)
     history = History(settings)
-    cmd = [sys.executable, "-m", "engine.cli.main", "run", str(PLAN), "--items", str(items_csv), "--param",
-           f"base_url={server.url}", "--output", str(out), "--concurrency", str(concurrency), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.cli.main",
+        "run",
+        str(PLAN),
+        "--items",
+        str(items_csv),
+        "--param",
+        f"base_url={server.url}",
+        "--output",
+        str(out),
+        "--concurrency",
+        str(concurrency),
+        "--json",
+    ]
     started = time.monotonic()
     done_kills, starts, last_rc = 0, 0, None
     try:
@@ -83,18 +104,32 @@ def bench_items(*, items: int = 40, kills: int = 2, concurrency: int = 2, seed: 
             before = _done(history)
             if before >= items:
                 break
-            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             starts += 1
             target = rng.randint(before + 1, max(before + 1, items - (kills - k)))
-            while proc.poll() is None and _done(history) < target and time.monotonic() - started < RUN_LIMIT_S:
+            while (
+                proc.poll() is None and _done(history) < target and time.monotonic() - started < RUN_LIMIT_S
+            ):
                 time.sleep(0.1)
             time.sleep(rng.uniform(0.0, 1.5))
             if proc.poll() is None:
                 _kill_group(proc)
                 done_kills += 1
-        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=RUN_LIMIT_S,
-                              start_new_session=True)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=RUN_LIMIT_S,
+            start_new_session=True,
+        )
         starts += 1
         last_rc = proc.returncode
         seconds = time.monotonic() - started
@@ -103,9 +138,16 @@ def bench_items(*, items: int = 40, kills: int = 2, concurrency: int = 2, seed: 
         server.stop()
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
-    return {"items": items, **result, "kills": done_kills, "starts": starts, "concurrency": concurrency,
-            "last_exit_code": last_rc, "seconds": round(seconds, 1),
-            "items_per_min": round(result["succeeded"] / seconds * 60, 1) if seconds else 0.0}
+    return {
+        "items": items,
+        **result,
+        "kills": done_kills,
+        "starts": starts,
+        "concurrency": concurrency,
+        "last_exit_code": last_rc,
+        "seconds": round(seconds, 1),
+        "items_per_min": round(result["succeeded"] / seconds * 60, 1) if seconds else 0.0,
+    }
 
 
 def _analyse(history: History, items_csv: Path, out: Path) -> dict[str, Any]:
@@ -119,7 +161,10 @@ def _analyse(history: History, items_csv: Path, out: Path) -> dict[str, Any]:
         runs = [(r.job_id, r.status) for r in s.scalars(select(RunRow).where(RunRow.job_id.like("item-%")))]
     ok = Counter(j for j, st in runs if st == HistoryStatus.succeeded.value)
     states = Counter(v.state.value for v in views)
-    rows = list(csv.DictReader(open(out, encoding="utf-8"))) if out.exists() else []
+    rows: list[dict[str, str]] = []
+    if out.exists():
+        with open(out, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
     return {
         "succeeded": sum(1 for j in ids if ok[j]),
         "duplicates": sum(n - 1 for n in ok.values() if n > 1),

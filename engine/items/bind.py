@@ -52,16 +52,22 @@ def check_columns(table: ItemsTable, plan: Plan, params: dict[str, str]) -> None
     unknown = [c for c in table.columns if c not in plan.params and not c.startswith(META_PREFIX)]
     if unknown:
         known = ", ".join(plan.params) or "none"
-        raise ConfigError(f"Items.bind: column '{unknown[0]}' of {table.path.name} is not a param of plan "
-                          f"'{plan.name}' (it has: {known}). Rename the column or remove it.")
+        raise ConfigError(
+            f"Items.bind: column '{unknown[0]}' of {table.path.name} is not a param of plan "
+            f"'{plan.name}' (it has: {known}). Rename the column or remove it."
+        )
     bad = [k for k in params if k not in plan.params]
     if bad:
-        raise ConfigError(f"Items.bind: --param {bad[0]} is not a param of plan '{plan.name}' "
-                          f"(it has: {', '.join(plan.params) or 'none'}).")
+        raise ConfigError(
+            f"Items.bind: --param {bad[0]} is not a param of plan '{plan.name}' "
+            f"(it has: {', '.join(plan.params) or 'none'})."
+        )
     for name, spec in plan.params.items():
         if spec.default is None and name not in params and name not in table.columns:
-            raise ConfigError(f"Items.bind: {table.path.name} has no column '{name}', a param plan '{plan.name}' "
-                              f"requires. Add the column or pass --param {name}=VALUE.")
+            raise ConfigError(
+                f"Items.bind: {table.path.name} has no column '{name}', a param plan '{plan.name}' "
+                f"requires. Add the column or pass --param {name}=VALUE."
+            )
 
 
 def bind_items(table: ItemsTable, plan: Plan, params: dict[str, str], qkey: str) -> list[Item]:
@@ -76,30 +82,51 @@ def bind_items(table: ItemsTable, plan: Plan, params: dict[str, str], qkey: str)
             if value is None:
                 continue
             if not isinstance(value, str):
-                raise ConfigError(f"Items.bind: {where}: '{name}' is a JSON {_json_type(value)}; a param takes "
-                                  "text, a number or true/false. Give it as one value.")
+                raise ConfigError(
+                    f"Items.bind: {where}: '{name}' is a JSON {_json_type(value)}; a param takes "
+                    "text, a number or true/false. Give it as one value."
+                )
             values[name] = value
         merged = {k: v for k, v in params.items()}
         merged.update({k: v for k, v in values.items() if not k.startswith(META_PREFIX)})
         for name, spec in plan.params.items():
             if name not in merged and spec.default is None:
-                raise ConfigError(f"Items.bind: {where}: no value for '{name}', a param plan '{plan.name}' "
-                                  f"requires. Fill the cell or pass --param {name}=VALUE.")
+                raise ConfigError(
+                    f"Items.bind: {where}: no value for '{name}', a param plan '{plan.name}' "
+                    f"requires. Fill the cell or pass --param {name}=VALUE."
+                )
             if name in merged:
                 _check_type(where, name, merged[name], getattr(spec, "type", None))
         rkey = row_key(values)
         copies[rkey] += 1
-        items.append(Item(job_id=item_job_id(qkey, rkey, copies[rkey]), row_key=rkey, line=row.line,
-                          position=position, values=values, params=merged))
+        items.append(
+            Item(
+                job_id=item_job_id(qkey, rkey, copies[rkey]),
+                row_key=rkey,
+                line=row.line,
+                position=position,
+                values=values,
+                params=merged,
+            )
+        )
     return items
 
 
 def _json_type(value: Any) -> str:
-    return "list" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+    return (
+        "list" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+    )
 
 
-_TYPES = {"int": "integer", "integer": "integer", "number": "number", "float": "number", "bool": "boolean",
-          "boolean": "boolean", "date": "date"}
+_TYPES = {
+    "int": "integer",
+    "integer": "integer",
+    "number": "number",
+    "float": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "date": "date",
+}
 
 
 def _check_type(where: str, name: str, value: str, declared: Any) -> None:
@@ -120,5 +147,7 @@ def _check_type(where: str, name: str, value: str, declared: Any) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ConfigError(f"Items.bind: {where}: '{name}' = '{value[:40]}' is not a {kind}, the type plan param "
-                          f"'{name}' declares. Fix the value.")
+        raise ConfigError(
+            f"Items.bind: {where}: '{name}' = '{value[:40]}' is not a {kind}, the type plan param "
+            f"'{name}' declares. Fix the value."
+        )

@@ -17,13 +17,13 @@ from pydantic import BaseModel, Field
 class ItemState(str, Enum):
     """Where an item stands. Derived from the history's runs (the source of truth) at each refresh."""
 
-    pending = "pending"                        # never ran
-    running = "running"                        # a run of it is in progress
-    succeeded = "succeeded"                    # one run succeeded: never run again
-    failed_business = "failed_business"        # the site refused it (not retried within a batch)
+    pending = "pending"  # never ran
+    running = "running"  # a run of it is in progress
+    succeeded = "succeeded"  # one run succeeded: never run again
+    failed_business = "failed_business"  # the site refused it (not retried within a batch)
     failed_application = "failed_application"  # technical failure after the plan's retries
-    interrupted = "interrupted"                # its run was cut off: the next run retries it once
-    held = "held"                              # cut off and not safe to re-run: a person decides
+    interrupted = "interrupted"  # its run was cut off: the next run retries it once
+    held = "held"  # cut off and not safe to re-run: a person decides
 
     @property
     def final(self) -> bool:
@@ -105,10 +105,18 @@ class QueueSummary(BaseModel):
     def of(cls, queue: str, plan: str, items_path: str, views: list[ItemView], **extra: Any) -> QueueSummary:
         present = [v for v in views if v.present]
         states = [v.state for v in present]
-        return cls(queue=queue, plan=plan, items_path=items_path, items=len(present),
-                   done=states.count(ItemState.succeeded), failed=sum(1 for s in states if s.failed),
-                   held=states.count(ItemState.held), running=states.count(ItemState.running),
-                   left=sum(1 for s in states if s not in (ItemState.succeeded,) and not s.failed), **extra)
+        return cls(
+            queue=queue,
+            plan=plan,
+            items_path=items_path,
+            items=len(present),
+            done=states.count(ItemState.succeeded),
+            failed=sum(1 for s in states if s.failed),
+            held=states.count(ItemState.held),
+            running=states.count(ItemState.running),
+            left=sum(1 for s in states if s not in (ItemState.succeeded,) and not s.failed),
+            **extra,
+        )
 
 
 class QueueOutcome(BaseModel):
@@ -136,8 +144,17 @@ class QueueOutcome(BaseModel):
             "skipped": self.skipped,
             "emitted": self.emitted,
             "entries": [
-                {"job_id": v.job_id, "line": v.line, "status": v.state.value, "error_kind": v.error_kind,
-                 "error": v.error, "attempt": v.attempt, "run_id": v.run_id, "report": v.report}
-                for v in self.items if v.present
+                {
+                    "job_id": v.job_id,
+                    "line": v.line,
+                    "status": v.state.value,
+                    "error_kind": v.error_kind,
+                    "error": v.error,
+                    "attempt": v.attempt,
+                    "run_id": v.run_id,
+                    "report": v.report,
+                }
+                for v in self.items
+                if v.present
             ],
         }

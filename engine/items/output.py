@@ -32,8 +32,10 @@ XLSX_CELL_MAX = 32_767
 def out_format(path: Path) -> str:
     fmt = OUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"Items.output: {path.name} has no output format (suffix '{path.suffix}'). "
-                          "Use .csv, .xlsx or .jsonl.")
+        raise ConfigError(
+            f"Items.output: {path.name} has no output format (suffix '{path.suffix}'). "
+            "Use .csv, .xlsx or .jsonl."
+        )
     return fmt
 
 
@@ -48,13 +50,19 @@ def columns(item_columns: list[str], outputs: list[str]) -> tuple[list[str], dic
     names: dict[str, str] = {}
     for field in (*FIXED, *(f"output:{o}" for o in outputs), *TRAILING):
         base = field.split(":", 1)[-1]
-        name = base if base not in taken else (f"output_{base}" if field.startswith("output:") else f"rpa_{base}")
+        name = (
+            base
+            if base not in taken
+            else (f"output_{base}" if field.startswith("output:") else f"rpa_{base}")
+        )
         names[field] = name
         taken.append(name)
     return taken, names
 
 
-def out_rows(views: Iterable[ItemView], item_columns: list[str], outputs: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+def out_rows(
+    views: Iterable[ItemView], item_columns: list[str], outputs: list[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
     header, names = columns(item_columns, outputs)
     rows = []
     for v in views:
@@ -112,8 +120,10 @@ def write_output(path: Path, header: list[str], rows: list[dict[str, Any]]) -> N
         data = buf.getvalue().encode("utf-8")
         _atomic_write(path, lambda out: out.write(data))
     elif fmt == "jsonl":
-        data = "".join(json.dumps({c: row.get(c) for c in header}, ensure_ascii=False, default=str) + "\n"
-                       for row in rows).encode("utf-8")
+        data = "".join(
+            json.dumps({c: row.get(c) for c in header}, ensure_ascii=False, default=str) + "\n"
+            for row in rows
+        ).encode("utf-8")
         _atomic_write(path, lambda out: out.write(data))
     else:
         _atomic_write(path, lambda out: _xlsx(out, header, rows))
@@ -175,8 +185,13 @@ def emit_rows(path: Path, run_id: str, rows: list[dict[str, Any]], *, seen: set[
     seen = emitted_sources(path) if seen is None else seen
     if run_id in seen:
         return 0
-    data = "".join(json.dumps({"_source": run_id, **{column_name(k): v for k, v in r.items()}},
-                              ensure_ascii=False, default=str) + "\n" for r in rows)
+    data = "".join(
+        json.dumps(
+            {"_source": run_id, **{column_name(k): v for k, v in r.items()}}, ensure_ascii=False, default=str
+        )
+        + "\n"
+        for r in rows
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as out:
         out.write(data)

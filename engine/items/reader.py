@@ -17,16 +17,25 @@ from typing import Any
 from engine.errors import ConfigError
 from engine.items.models import ItemsTable, Row
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
-           ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 MAX_BYTES = 200_000_000
 
 
 def items_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"Items.read: {path.name} is not an items file (suffix '{path.suffix}'). "
-                          "Use .csv, .xlsx or .jsonl.")
+        raise ConfigError(
+            f"Items.read: {path.name} is not an items file (suffix '{path.suffix}'). "
+            "Use .csv, .xlsx or .jsonl."
+        )
     return fmt
 
 
@@ -35,13 +44,19 @@ def read_items(path: str | Path, *, sheet: str | None = None, allow_empty: bool 
     path = Path(path)
     fmt = items_format(path)
     if sheet is not None and fmt != "xlsx":
-        raise ConfigError(f"Items.read: --sheet only applies to XLSX workbooks, not {path.name}. Drop --sheet.")
+        raise ConfigError(
+            f"Items.read: --sheet only applies to XLSX workbooks, not {path.name}. Drop --sheet."
+        )
     try:
         size = path.stat().st_size
     except OSError as err:
-        raise ConfigError(f"Items.read: cannot read {path} ({err.strerror or err}). Check the path.") from None
+        raise ConfigError(
+            f"Items.read: cannot read {path} ({err.strerror or err}). Check the path."
+        ) from None
     if size > MAX_BYTES:
-        raise ConfigError(f"Items.read: {path.name} is {size} bytes, above {MAX_BYTES}. Split it into smaller files.")
+        raise ConfigError(
+            f"Items.read: {path.name} is {size} bytes, above {MAX_BYTES}. Split it into smaller files."
+        )
     if fmt == "xlsx":
         table = _read_xlsx(path, sheet)
     else:
@@ -58,8 +73,10 @@ def _text(path: Path, data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise ConfigError(f"Items.read: {path.name}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}). "
-                          "Save the file as UTF-8.") from None
+        raise ConfigError(
+            f"Items.read: {path.name}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}). "
+            "Save the file as UTF-8."
+        ) from None
 
 
 def _header(path: Path, names: list[Any], line: int, where: str) -> list[str]:
@@ -67,11 +84,15 @@ def _header(path: Path, names: list[Any], line: int, where: str) -> list[str]:
     for i, raw in enumerate(names, start=1):
         name = "" if raw is None else str(raw).strip()
         if not name:
-            raise ConfigError(f"Items.read: {where}:{line}: column {i} of the header has no name. "
-                              "Name every column after a param of the plan.")
+            raise ConfigError(
+                f"Items.read: {where}:{line}: column {i} of the header has no name. "
+                "Name every column after a param of the plan."
+            )
         if name in columns:
-            raise ConfigError(f"Items.read: {where}:{line}: column '{name}' appears twice in the header. "
-                              "Rename or remove one.")
+            raise ConfigError(
+                f"Items.read: {where}:{line}: column '{name}' appears twice in the header. "
+                "Rename or remove one."
+            )
         columns.append(name)
     return columns
 
@@ -100,18 +121,21 @@ def _read_csv(path: Path, data: bytes) -> ItemsTable:
         except StopIteration:
             break
         except csv.Error as err:
-            raise ConfigError(f"Items.read: {path.name}:{start}: malformed CSV ({err}). "
-                              "Check the quotes on that line.") from None
+            raise ConfigError(
+                f"Items.read: {path.name}:{start}: malformed CSV ({err}). Check the quotes on that line."
+            ) from None
         if not record or all(not c.strip() for c in record):
             continue  # blank lines are not items
         if columns is None:
             columns = _header(path, record, start, path.name)
             continue
-        if len(record) > len(columns) and all(not c.strip() for c in record[len(columns):]):
+        if len(record) > len(columns) and all(not c.strip() for c in record[len(columns) :]):
             record = record[: len(columns)]  # trailing separators some exporters add
         if len(record) != len(columns):
-            raise ConfigError(f"Items.read: {path.name}:{start}: {len(record)} fields where the header has "
-                              f"{len(columns)}. Fix that line (a value with '{delim}' needs quotes).")
+            raise ConfigError(
+                f"Items.read: {path.name}:{start}: {len(record)} fields where the header has "
+                f"{len(columns)}. Fix that line (a value with '{delim}' needs quotes)."
+            )
         rows.append(Row(line=start, values={c: (v if v.strip() else None) for c, v in zip(columns, record)}))
     return ItemsTable(path=path, format="csv", columns=columns or [], rows=rows)
 
@@ -127,16 +151,22 @@ def _read_jsonl(path: Path, data: bytes) -> ItemsTable:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"Items.read: {path.name}:{n}: not JSON ({err.msg} at column {err.colno}). "
-                              "Each line must be one JSON object.") from None
+            raise ConfigError(
+                f"Items.read: {path.name}:{n}: not JSON ({err.msg} at column {err.colno}). "
+                "Each line must be one JSON object."
+            ) from None
         if not isinstance(obj, dict):
-            raise ConfigError(f"Items.read: {path.name}:{n}: a JSON {type(obj).__name__}, not an object. "
-                              'Each line must be one object such as {"invoice": "INV-1001"}.')
+            raise ConfigError(
+                f"Items.read: {path.name}:{n}: a JSON {type(obj).__name__}, not an object. "
+                'Each line must be one object such as {"invoice": "INV-1001"}.'
+            )
         values: dict[str, Any] = {}
         for key, value in obj.items():
             name = str(key).strip()
             if not name:
-                raise ConfigError(f"Items.read: {path.name}:{n}: a key with no name. Name every key after a param.")
+                raise ConfigError(
+                    f"Items.read: {path.name}:{n}: a key with no name. Name every key after a param."
+                )
             if name not in columns:
                 columns.append(name)
             values[name] = _scalar(value)
@@ -175,16 +205,22 @@ def _read_xlsx(path: Path, sheet: str | None) -> ItemsTable:
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as err:
-        raise ConfigError(f"Items.read: {path.name} is not an XLSX workbook ({type(err).__name__}: {err}). "
-                          "Save it from Excel or LibreOffice as .xlsx.") from None
+        raise ConfigError(
+            f"Items.read: {path.name} is not an XLSX workbook ({type(err).__name__}: {err}). "
+            "Save it from Excel or LibreOffice as .xlsx."
+        ) from None
     try:
         names = book.sheetnames
         if sheet is None and len(names) > 1:
-            raise ConfigError(f"Items.read: {path.name} has {len(names)} sheets ({', '.join(names)}). "
-                              "Name one with --sheet NAME.")
+            raise ConfigError(
+                f"Items.read: {path.name} has {len(names)} sheets ({', '.join(names)}). "
+                "Name one with --sheet NAME."
+            )
         if sheet is not None and sheet not in names:
-            raise ConfigError(f"Items.read: {path.name} has no sheet '{sheet}' (it has {', '.join(names)}). "
-                              "Pass one of those to --sheet.")
+            raise ConfigError(
+                f"Items.read: {path.name} has no sheet '{sheet}' (it has {', '.join(names)}). "
+                "Pass one of those to --sheet."
+            )
         name = sheet or names[0]
         where = f"{path.name}[{name}]"
         columns: list[str] | None = None
@@ -198,14 +234,21 @@ def _read_xlsx(path: Path, sheet: str | None) -> ItemsTable:
                     values.pop()  # formatted but empty cells at the right of the header
                 columns = _header(path, values, n, where)
                 continue
-            extra = [v for v in values[len(columns):] if v is not None]
+            extra = [v for v in values[len(columns) :] if v is not None]
             if extra:
-                raise ConfigError(f"Items.read: {where}:{n}: a value right of the last named column "
-                                  f"('{extra[0]}'). Name that column or clear the cell.")
+                raise ConfigError(
+                    f"Items.read: {where}:{n}: a value right of the last named column "
+                    f"('{extra[0]}'). Name that column or clear the cell."
+                )
             values += [None] * (len(columns) - len(values))
             rows.append(Row(line=n, values=dict(zip(columns, values))))
-        return ItemsTable(path=path, format="xlsx", sheet=name if len(names) > 1 or sheet else None,
-                          columns=columns or [], rows=rows)
+        return ItemsTable(
+            path=path,
+            format="xlsx",
+            sheet=name if len(names) > 1 or sheet else None,
+            columns=columns or [],
+            rows=rows,
+        )
     finally:
         book.close()
 

@@ -22,8 +22,16 @@ from engine.config import Settings, get_settings
 from engine.errors import ConfigError, FailureKind, RpaError
 from engine.items.bind import bind_items, queue_id, queue_key
 from engine.items.models import Item, ItemsTable, ItemState, ItemView, QueueOutcome
-from engine.items.output import (clean_temporaries, emit_rows, emitted_sources, out_format, out_rows, plan_outputs,
-                                 rows_of, write_output)
+from engine.items.output import (
+    clean_temporaries,
+    emit_rows,
+    emitted_sources,
+    out_format,
+    out_rows,
+    plan_outputs,
+    rows_of,
+    write_output,
+)
 from engine.items.reader import read_items
 from engine.items.report import add_queue_section
 from engine.items.store import QueueLock, QueueStore, utcnow
@@ -47,6 +55,7 @@ class QueueRequest(BaseModel):
     allow_empty: bool = Field(False, description="A file with no rows yet is nothing to do (the daemon).")
     retries: int | None = Field(None, ge=0, le=20, description="Extra attempts after an application error.")
     secrets: dict[str, str] | None = None
+    check_secrets: bool = Field(True, description="False where another process runs it (rpa schedule add).")
 
 
 @dataclass
@@ -79,17 +88,27 @@ def prepare(request: QueueRequest, settings: Settings | None = None) -> Prepared
             continue
         for owned, name in ((request.items_path, "the items file"), (request.plan_path, "the plan file")):
             if _same(other, owned):
-                raise ConfigError(f"Items.output: {what} {other} is {name}; it is never written. "
-                                  f"Give {what} another path.")
+                raise ConfigError(
+                    f"Items.output: {what} {other} is {name}; it is never written. Give {what} another path."
+                )
     if request.output is not None:
         out_format(request.output)
     if request.emit_items is not None and request.emit_items.suffix.lower() not in (".jsonl", ".ndjson"):
-        raise ConfigError(f"Items.emit: {request.emit_items.name} must be a .jsonl file (one JSON object a line).")
-    if items and not request.cluster:  # a cluster's workers resolve secrets from their own stores
+        raise ConfigError(
+            f"Items.emit: {request.emit_items.name} must be a .jsonl file (one JSON object a line)."
+        )
+    if items and request.check_secrets and not request.cluster:  # a cluster's workers use their own stores
         check_inputs, secret_resolver = input_checks()
         check_inputs(plan, items[0].params, secret_resolver(settings, request.secrets))
-    return Prepared(request=request, plan=plan, table=table, items=items,
-                    queue_id=queue_id(request.items_path, plan, request.params), key=key, outputs=plan_outputs(plan))
+    return Prepared(
+        request=request,
+        plan=plan,
+        table=table,
+        items=items,
+        queue_id=queue_id(request.items_path, plan, request.params),
+        key=key,
+        outputs=plan_outputs(plan),
+    )
 
 
 def input_checks() -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -112,7 +131,7 @@ class _Watcher(threading.Thread):
         while not self.halt.wait(self.every_s):
             try:
                 self.tick()
-            except Exception as err:  # the final write after the batch still happens
+            except Exception as err:  # noqa: BLE001 - the final write after the batch still happens
                 logger.warning("items: cannot update OUT: {}", err)
 
     def stop(self) -> None:
@@ -169,7 +188,9 @@ def _to_run(prep: Prepared, views: list[ItemView]) -> list[tuple[Item, ItemView]
     return todo
 
 
-def _run_batch(prep: Prepared, jobs: list[Any], settings: Settings, on_event: Callable[[Any], None] | None) -> Any:
+def _run_batch(
+    prep: Prepared, jobs: list[Any], settings: Settings, on_event: Callable[[Any], None] | None
+) -> Any:
     import inspect
 
     from engine.loop import run_batch
@@ -182,7 +203,9 @@ def _run_batch(prep: Prepared, jobs: list[Any], settings: Settings, on_event: Ca
 
             return run_batch_on_cluster(jobs, req.cluster, settings=settings, on_event=on_event)
         kw["cluster"] = req.cluster
-    return run_batch(jobs, concurrency=req.concurrency, settings=settings, on_event=on_event, headed=req.headed, **kw)
+    return run_batch(
+        jobs, concurrency=req.concurrency, settings=settings, on_event=on_event, headed=req.headed, **kw
+    )
 
 
 def engine_loop_batch() -> Callable[..., Any]:
@@ -191,8 +214,12 @@ def engine_loop_batch() -> Callable[..., Any]:
     return loop.run_batch_async
 
 
-def run_queue(request: QueueRequest | Prepared, settings: Settings | None = None, *,
-              on_event: Callable[[Any], None] | None = None) -> QueueOutcome:
+def run_queue(
+    request: QueueRequest | Prepared,
+    settings: Settings | None = None,
+    *,
+    on_event: Callable[[Any], None] | None = None,
+) -> QueueOutcome:
     """Run what is left of the queue; returns its state after the batch. Never raises for an item."""
     settings = (settings or get_settings()).ensure()
     prep = request if isinstance(request, Prepared) else prepare(request, settings)
@@ -202,13 +229,23 @@ def run_queue(request: QueueRequest | Prepared, settings: Settings | None = None
         owner = store.output_owner(req.output)
         if owner != prep.queue_id:
             whose = f"queue {owner}" if owner else "nobody's queue (a file of yours?)"
-            raise ConfigError(f"Items.output: {req.output} exists and belongs to {whose}; it is not overwritten. "
-                              "Give --output another path or remove that file.")
+            raise ConfigError(
+                f"Items.output: {req.output} exists and belongs to {whose}; it is not overwritten. "
+                "Give --output another path or remove that file."
+            )
     with QueueLock(settings, prep.queue_id):
-        store.upsert_queue(queue_id=prep.queue_id, key=prep.key, items_path=req.items_path.resolve(),
-                           plan_path=req.plan_path.resolve(), plan_name=prep.plan.name, params=req.params,
-                           sheet=req.sheet, output=req.output.resolve() if req.output else None,
-                           concurrency=req.concurrency, idempotent=prep.plan.idempotent)
+        store.upsert_queue(
+            queue_id=prep.queue_id,
+            key=prep.key,
+            items_path=req.items_path.resolve(),
+            plan_path=req.plan_path.resolve(),
+            plan_name=prep.plan.name,
+            params=req.params,
+            sheet=req.sheet,
+            output=req.output.resolve() if req.output else None,
+            concurrency=req.concurrency,
+            idempotent=prep.plan.idempotent,
+        )
         store.sync_items(prep.queue_id, prep.items)
         cut = store.interrupt_stale(prep.queue_id)
         if cut:
@@ -231,17 +268,38 @@ def run_queue(request: QueueRequest | Prepared, settings: Settings | None = None
             store.set_report(prep.queue_id, batch.report)
             summary.report = batch.report
     ran = {i.job_id for i, _ in todo}
-    return QueueOutcome(summary=summary, ran=len(ran), skipped=sum(1 for i in prep.items if i.job_id not in ran),
-                        items=views, batch=batch, emitted=progress.emitted)
+    return QueueOutcome(
+        summary=summary,
+        ran=len(ran),
+        skipped=sum(1 for i in prep.items if i.job_id not in ran),
+        items=views,
+        batch=batch,
+        emitted=progress.emitted,
+    )
 
 
-def _execute(prep: Prepared, todo: list[tuple[Item, ItemView]], settings: Settings, progress: _Progress,
-             store: QueueStore, on_event: Callable[[Any], None] | None) -> Any:
+def _execute(
+    prep: Prepared,
+    todo: list[tuple[Item, ItemView]],
+    settings: Settings,
+    progress: _Progress,
+    store: QueueStore,
+    on_event: Callable[[Any], None] | None,
+) -> Any:
     from engine.loop import JobSpec
 
     extra = {"retries": prep.request.retries} if prep.request.retries is not None else {}
-    jobs = [JobSpec(plan=prep.plan, plan_path=str(prep.request.plan_path), params=item.params, job_id=item.job_id,
-                    attempt=view.attempt + 1, **extra) for item, view in todo]
+    jobs = [
+        JobSpec(
+            plan=prep.plan,
+            plan_path=str(prep.request.plan_path),
+            params=item.params,
+            job_id=item.job_id,
+            attempt=view.attempt + 1,
+            **extra,
+        )
+        for item, view in todo
+    ]
     ids = [j.job_id for j in jobs]
     since = utcnow() - timedelta(seconds=1)
     seen: list[tuple[Any, ...]] = [()]
@@ -260,9 +318,15 @@ def _execute(prep: Prepared, todo: list[tuple[Item, ItemView]], settings: Settin
         watcher.stop()
     for entry in batch.entries:
         if not entry.ok and not entry.run_ids and entry.status.value != "skipped_duplicate":
-            kind = FailureKind(getattr(entry.error_kind, "value", entry.error_kind) or FailureKind.application.value)
-            store.set_failed(entry.job_id, ItemState.failed_business if kind.final else ItemState.failed_application,
-                             entry.error, kind.value)
+            kind = FailureKind(
+                getattr(entry.error_kind, "value", entry.error_kind) or FailureKind.application.value
+            )
+            store.set_failed(
+                entry.job_id,
+                ItemState.failed_business if kind.final else ItemState.failed_application,
+                entry.error,
+                kind.value,
+            )
     return batch
 
 
@@ -273,33 +337,57 @@ def run_scheduled(job: Any, when: datetime, attempt: int, settings: Settings, hi
     id): succeeded when every item is done, else the worst of the items' failures."""
     from engine.jobs.triggers import to_utc
 
-    run_id = history.start_run(job.name, job_id=job.id, scheduled_for=to_utc(when), attempt=attempt,
-                               plan_path=job.plan_path)
+    run_id = history.start_run(
+        job.name, job_id=job.id, scheduled_for=to_utc(when), attempt=attempt, plan_path=job.plan_path
+    )
     from engine.outcome import RunOutcome, RunStatus
 
     started = datetime.now(when.tzinfo)
     status, error = "failed_application", None
     summary: dict[str, Any] = {}
     try:
-        outcome = run_queue(QueueRequest(plan_path=Path(job.plan_path), items_path=Path(job.items_path),
-                                         params=job.params, allow_empty=True, retries=job.retries), settings)
+        outcome = run_queue(
+            QueueRequest(
+                plan_path=Path(job.plan_path),
+                items_path=Path(job.items_path),
+                params=job.params,
+                allow_empty=True,
+                retries=job.retries,
+            ),
+            settings,
+        )
         s = outcome.summary
         summary = {"queue": s.queue, "items": s.items, "done": s.done, "failed": s.failed, "left": s.left}
         if s.done == s.items:
             status = "succeeded"
         else:
-            app = any(v.state in (ItemState.failed_application, ItemState.interrupted) for v in outcome.items if v.present)
+            app = any(
+                v.state in (ItemState.failed_application, ItemState.interrupted)
+                for v in outcome.items
+                if v.present
+            )
             status = "failed_application" if app else "failed_business"
-            error = (f"Items.queue: {s.items - s.done} of {s.items} items of queue {s.queue} are not done "
-                     f"({s.failed} failed, {s.held} held). See `rpa items show {s.queue}`.")
+            error = (
+                f"Items.queue: {s.items - s.done} of {s.items} items of queue {s.queue} are not done "
+                f"({s.failed} failed, {s.held} held). See `rpa items show {s.queue}`."
+            )
     except RpaError as err:
         status = "failed_business" if err.kind.final else "failed_application"
         error = err.message
-    fire = RunOutcome(run_id=run_id, plan_name=job.name, attempt=attempt, started_at=started,
-                      finished_at=datetime.now(when.tzinfo),
-                      status=RunStatus.succeeded if status == "succeeded" else RunStatus.failed, error=error,
-                      error_kind=None if status == "succeeded" else
-                      FailureKind.business if status == "failed_business" else FailureKind.application,
-                      outputs=summary)
+    fire = RunOutcome(
+        run_id=run_id,
+        plan_name=job.name,
+        attempt=attempt,
+        started_at=started,
+        finished_at=datetime.now(when.tzinfo),
+        status=RunStatus.succeeded if status == "succeeded" else RunStatus.failed,
+        error=error,
+        error_kind=None
+        if status == "succeeded"
+        else FailureKind.business
+        if status == "failed_business"
+        else FailureKind.application,
+        outputs=summary,
+    )
     history.finish_run(fire, status=status)
     return status

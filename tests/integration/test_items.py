@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,13 +77,24 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def rpa(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "engine.cli.main", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def start(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -130,15 +141,34 @@ def invoice_plan(tmp_path: Path) -> Path:
 def test_csv_round_trip_resume_list_show_and_history(sandbox: Any, tmp_path: Path) -> None:
     items = write_csv(tmp_path / "invoices.csv", "supplier", ["INV-1001", "INV-1007"])
     out = tmp_path / "out.csv"
-    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", f"base_url={sandbox.url}",
-            "--concurrency", "2", "--json")
+    args = (
+        "run",
+        str(SEARCH),
+        "--items",
+        str(items),
+        "--output",
+        str(out),
+        "--param",
+        f"base_url={sandbox.url}",
+        "--concurrency",
+        "2",
+        "--json",
+    )
     first = rpa(*args)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
-    assert (result["items"], result["done"], result["failed"], result["left"], result["ran"]) == (2, 2, 0, 0, 2)
+    assert (result["items"], result["done"], result["failed"], result["left"], result["ran"]) == (
+        2,
+        2,
+        0,
+        0,
+        2,
+    )
     rows = csv_rows(out)
     assert [(r["supplier"], r["status"], r["count"], r["attempt"]) for r in rows] == [
-        ("INV-1001", "succeeded", "1 invoice found", "1"), ("INV-1007", "succeeded", "1 invoice found", "1")]
+        ("INV-1001", "succeeded", "1 invoice found", "1"),
+        ("INV-1007", "succeeded", "1 invoice found", "1"),
+    ]
     assert json.loads(rows[1]["invoices"])[0]["Supplier"] == "Initech Ltd"
     assert Path(rows[0]["report"]).exists()
     assert 'id="queue"' in Path(result["report"]).read_text(encoding="utf-8")
@@ -168,48 +198,96 @@ def test_xlsx_in_jsonl_out_and_jsonl_in_xlsx_out(sandbox: Any, tmp_path: Path) -
     book.active.append(["INV-1004"])
     book.create_sheet("Notes").append(["anything"])
     book.save(tmp_path / "in.xlsx")
-    several = rpa("run", str(SEARCH), "--items", str(tmp_path / "in.xlsx"), "--param", f"base_url={sandbox.url}")
-    assert several.returncode == 1 and "has 2 sheets (Todo, Notes). Name one with --sheet NAME" in several.stderr
+    several = rpa(
+        "run", str(SEARCH), "--items", str(tmp_path / "in.xlsx"), "--param", f"base_url={sandbox.url}"
+    )
+    assert (
+        several.returncode == 1 and "has 2 sheets (Todo, Notes). Name one with --sheet NAME" in several.stderr
+    )
     out = tmp_path / "out.jsonl"
-    proc = rpa("run", str(SEARCH), "--items", str(tmp_path / "in.xlsx"), "--sheet", "Todo", "--output", str(out),
-               "--param", f"base_url={sandbox.url}")
+    proc = rpa(
+        "run",
+        str(SEARCH),
+        "--items",
+        str(tmp_path / "in.xlsx"),
+        "--sheet",
+        "Todo",
+        "--output",
+        str(out),
+        "--param",
+        f"base_url={sandbox.url}",
+    )
     assert proc.returncode == 0, proc.stderr
     [row] = [json.loads(x) for x in out.read_text().splitlines()]
-    assert row["supplier"] == "INV-1004" and row["status"] == "succeeded" and row["invoices"][0]["Supplier"] == \
-        "Globex GmbH"
+    assert (
+        row["supplier"] == "INV-1004"
+        and row["status"] == "succeeded"
+        and row["invoices"][0]["Supplier"] == "Globex GmbH"
+    )
 
     (tmp_path / "in.jsonl").write_text('{"supplier": "INV-1002"}\n', encoding="utf-8")
-    proc = rpa("run", str(SEARCH), "--items", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.xlsx"),
-               "--param", f"base_url={sandbox.url}")
+    proc = rpa(
+        "run",
+        str(SEARCH),
+        "--items",
+        str(tmp_path / "in.jsonl"),
+        "--output",
+        str(tmp_path / "out.xlsx"),
+        "--param",
+        f"base_url={sandbox.url}",
+    )
     assert proc.returncode == 0, proc.stderr
     sheet = load_workbook(tmp_path / "out.xlsx").active
     header = [c.value for c in sheet[1]]
     values = dict(zip(header, [c.value for c in sheet[2]]))
-    assert values["supplier"] == "INV-1002" and values["status"] == "succeeded" and values["count"] == \
-        "1 invoice found"
+    assert (
+        values["supplier"] == "INV-1002"
+        and values["status"] == "succeeded"
+        and values["count"] == "1 invoice found"
+    )
 
 
-def test_business_and_application_failures_in_one_queue(invoice_plan: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_business_and_application_failures_in_one_queue(
+    invoice_plan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bots.sandbox import start_sandbox
 
     monkeypatch.setenv("RPA_STEP_TIMEOUT_MS", "3000")  # an expectation on a 500 page fails sooner
     with start_sandbox(port=0, flaky=0.15, seed=3, slow=(0.05, 0.1)) as site:
         items = tmp_path / "mixed.csv"
-        items.write_text(f"number,base_url\nINV-1007,\nINV-9999,\nINV-1010,http://127.0.0.1:9\nINV-1020,\n",
-                         encoding="utf-8")
+        items.write_text(
+            "number,base_url\nINV-1007,\nINV-9999,\nINV-1010,http://127.0.0.1:9\nINV-1020,\n",
+            encoding="utf-8",
+        )
         out = tmp_path / "out.csv"
-        args = ("run", str(invoice_plan), "--items", str(items), "--output", str(out), "--param",
-                f"base_url={site.url}", "--concurrency", "3", "--json")
+        args = (
+            "run",
+            str(invoice_plan),
+            "--items",
+            str(items),
+            "--output",
+            str(out),
+            "--param",
+            f"base_url={site.url}",
+            "--concurrency",
+            "3",
+            "--json",
+        )
         proc = rpa(*args)
         assert proc.returncode == 1, proc.stderr
         rows = {r["number"]: r for r in csv_rows(out)}
         assert rows["INV-1007"]["status"] == "succeeded" and rows["INV-1007"]["total"] == "930.00"
         assert rows["INV-1020"]["status"] == "succeeded"
-        assert rows["INV-9999"]["status"] == "failed_business" and rows["INV-9999"]["error_kind"] == "business"
+        assert (
+            rows["INV-9999"]["status"] == "failed_business" and rows["INV-9999"]["error_kind"] == "business"
+        )
         assert "404" in rows["INV-9999"]["error"]
-        tries = sorted((r.attempt, r.status) for r in item_runs() if r.id == rows["INV-9999"]["run_id"] or
-                       r.job_id == next(x.job_id for x in item_runs() if x.id == rows["INV-9999"]["run_id"]))
+        tries = sorted(
+            (r.attempt, r.status)
+            for r in item_runs()
+            if r.id == rows["INV-9999"]["run_id"]
+            or r.job_id == next(x.job_id for x in item_runs() if x.id == rows["INV-9999"]["run_id"])
+        )
         assert tries[-1][1] == "failed_business" and all(s == "failed_application" for _, s in tries[:-1])
         assert rows["INV-1010"]["status"] == "failed_application"
         assert rows["INV-1010"]["error_kind"] == "application" and int(rows["INV-1010"]["attempt"]) > 1
@@ -224,12 +302,26 @@ def test_business_and_application_failures_in_one_queue(invoice_plan: Path, tmp_
 def test_sigkill_mid_item_then_the_same_command_resumes(sandbox: Any, tmp_path: Path) -> None:
     items = write_csv(tmp_path / "kill.csv", "supplier", ["INV-1001", "INV-1002", "INV-1003"])
     out = tmp_path / "out.csv"
-    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", f"base_url={sandbox.url}")
+    args = (
+        "run",
+        str(SEARCH),
+        "--items",
+        str(items),
+        "--output",
+        str(out),
+        "--param",
+        f"base_url={sandbox.url}",
+    )
     proc = start(*args)
     try:
         # OUT is rewritten as items finish: a person sees the first result while the batch runs
-        wait_for(lambda: out.exists() and "succeeded" in [r["status"] for r in csv_rows(out)], "OUT to show an item")
-        cut = wait_for(lambda: [r for r in item_runs() if r.status == "running"], "a second item to be running")
+        wait_for(
+            lambda: out.exists() and "succeeded" in [r["status"] for r in csv_rows(out)],
+            "OUT to show an item",
+        )
+        cut = wait_for(
+            lambda: [r for r in item_runs() if r.status == "running"], "a second item to be running"
+        )
     finally:
         kill(proc)
     assert [r.status for r in item_runs() if r.id == cut[0].id] == ["running"]  # what a kill leaves
@@ -248,8 +340,11 @@ def test_sigkill_mid_item_then_the_same_command_resumes(sandbox: Any, tmp_path: 
 
 def test_a_cut_off_item_of_a_non_idempotent_plan_is_held(sandbox: Any, tmp_path: Path) -> None:
     plan = tmp_path / "search_once.yaml"
-    plan.write_text(SEARCH.read_text(encoding="utf-8").replace("name: login_and_search",
-                                                               "name: search_once\nidempotent: false"))
+    plan.write_text(
+        SEARCH.read_text(encoding="utf-8").replace(
+            "name: login_and_search", "name: search_once\nidempotent: false"
+        )
+    )
     items = write_csv(tmp_path / "held.csv", "supplier", ["INV-1001"])
     args = ("run", str(plan), "--items", str(items), "--param", f"base_url={sandbox.url}")
     proc = start(*args)
@@ -269,33 +364,65 @@ def test_a_cut_off_item_of_a_non_idempotent_plan_is_held(sandbox: Any, tmp_path:
 def test_producer_rows_become_a_consumers_items(sandbox: Any, invoice_plan: Path, tmp_path: Path) -> None:
     searches = write_csv(tmp_path / "searches.csv", "supplier", ["INV-1007", "INV-1012"])
     found = tmp_path / "found.jsonl"
-    args = ("run", str(SEARCH), "--items", str(searches), "--emit-items", str(found), "--param",
-            f"base_url={sandbox.url}")
+    args = (
+        "run",
+        str(SEARCH),
+        "--items",
+        str(searches),
+        "--emit-items",
+        str(found),
+        "--param",
+        f"base_url={sandbox.url}",
+    )
     assert rpa(*args).returncode == 0
     assert rpa(*args).returncode == 0  # resumed: nothing emitted twice
     rows = [json.loads(x) for x in found.read_text().splitlines()]
     assert sorted(r["number"] for r in rows) == ["INV-1007", "INV-1012"] and all(r["_source"] for r in rows)
     out = tmp_path / "totals.csv"
-    proc = rpa("run", str(invoice_plan), "--items", str(found), "--output", str(out), "--param",
-               f"base_url={sandbox.url}")
+    proc = rpa(
+        "run",
+        str(invoice_plan),
+        "--items",
+        str(found),
+        "--output",
+        str(out),
+        "--param",
+        f"base_url={sandbox.url}",
+    )
     assert proc.returncode == 0, proc.stderr
-    assert sorted((r["number"], r["total"]) for r in csv_rows(out)) == [("INV-1007", "930.00"),
-                                                                        ("INV-1012", "852.00")]
+    assert sorted((r["number"], r["total"]) for r in csv_rows(out)) == [
+        ("INV-1007", "930.00"),
+        ("INV-1012", "852.00"),
+    ]
 
 
-@pytest.mark.parametrize(("name", "text", "message"), [
-    ("unknown.csv", "supplier,colour\nINV-1,red\n", "column 'colour' of unknown.csv is not a param"),
-    ("missing.csv", "supplier\nINV-1\n", "missing.csv has no column 'number'"),
-    ("broken.csv", 'number\nINV-1\n"INV-2\n', "broken.csv:3: malformed CSV"),
-    ("fields.csv", "number,supplier\nINV-1,a\nINV-2,a,b\n", "fields.csv:3: 3 fields where the header has 2"),
-    ("empty.csv", "", "empty.csv is empty"),
-    ("typed.jsonl", '{"number": "INV-1"}\n{"number": ["INV-2"]}\n', "typed.jsonl:2: 'number' is a JSON list"),
-])
-def test_bad_items_are_one_line_and_start_no_run(invoice_plan: Path, tmp_path: Path, name: str, text: str,
-                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("unknown.csv", "supplier,colour\nINV-1,red\n", "column 'colour' of unknown.csv is not a param"),
+        ("missing.csv", "supplier\nINV-1\n", "missing.csv has no column 'number'"),
+        ("broken.csv", 'number\nINV-1\n"INV-2\n', "broken.csv:3: malformed CSV"),
+        (
+            "fields.csv",
+            "number,supplier\nINV-1,a\nINV-2,a,b\n",
+            "fields.csv:3: 3 fields where the header has 2",
+        ),
+        ("empty.csv", "", "empty.csv is empty"),
+        (
+            "typed.jsonl",
+            '{"number": "INV-1"}\n{"number": ["INV-2"]}\n',
+            "typed.jsonl:2: 'number' is a JSON list",
+        ),
+    ],
+)
+def test_bad_items_are_one_line_and_start_no_run(
+    invoice_plan: Path, tmp_path: Path, name: str, text: str, message: str
+) -> None:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    proc = rpa("run", str(invoice_plan), "--items", str(path), "--output", str(tmp_path / "out.csv"), timeout=60)
+    proc = rpa(
+        "run", str(invoice_plan), "--items", str(path), "--output", str(tmp_path / "out.csv"), timeout=60
+    )
     assert proc.returncode == 1
     assert message in proc.stderr and proc.stderr.strip().startswith("error: Items.")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

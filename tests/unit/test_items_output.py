@@ -16,22 +16,55 @@ from engine.items.reader import read_items
 
 def views() -> list[ItemView]:
     return [
-        ItemView(job_id="a", line=2, position=0, values={"invoice": "INV-1", "status": "new"},
-                 state=ItemState.succeeded, attempt=1, run_id="r1", outputs={"total": "930.00",
-                                                                             "rows": [{"n": 1}]}, report="/r1.html"),
-        ItemView(job_id="b", line=3, position=1, values={"invoice": "=HYPERLINK(\"x\")"},
-                 state=ItemState.failed_business, attempt=1, run_id="r2", error_kind="business",
-                 error="Step 'open': HTTP 404"),
+        ItemView(
+            job_id="a",
+            line=2,
+            position=0,
+            values={"invoice": "INV-1", "status": "new"},
+            state=ItemState.succeeded,
+            attempt=1,
+            run_id="r1",
+            outputs={"total": "930.00", "rows": [{"n": 1}]},
+            report="/r1.html",
+        ),
+        ItemView(
+            job_id="b",
+            line=3,
+            position=1,
+            values={"invoice": '=HYPERLINK("x")'},
+            state=ItemState.failed_business,
+            attempt=1,
+            run_id="r2",
+            error_kind="business",
+            error="Step 'open': HTTP 404",
+        ),
         ItemView(job_id="c", line=4, position=2, values={"invoice": "INV-3"}, state=ItemState.pending),
-        ItemView(job_id="gone", line=9, position=3, values={"invoice": "INV-9"}, state=ItemState.pending,
-                 present=False),
+        ItemView(
+            job_id="gone",
+            line=9,
+            position=3,
+            values={"invoice": "INV-9"},
+            state=ItemState.pending,
+            present=False,
+        ),
     ]
 
 
 def test_our_columns_step_aside_for_the_items_own() -> None:
     header, names = columns(["invoice", "status", "total"], ["total", "rows"])
-    assert header == ["invoice", "status", "total", "rpa_status", "error_kind", "error", "output_total", "rows",
-                      "attempt", "run_id", "report"]
+    assert header == [
+        "invoice",
+        "status",
+        "total",
+        "rpa_status",
+        "error_kind",
+        "error",
+        "output_total",
+        "rows",
+        "attempt",
+        "run_id",
+        "report",
+    ]
     assert names["status"] == "rpa_status"
 
 
@@ -74,6 +107,8 @@ def test_a_runs_rows_are_emitted_once(tmp_path: Path) -> None:
     assert emit_rows(path, "run-1", rows) == 0  # a producer killed before it recorded the emit
     assert emit_rows(path, "run-2", rows) == 1
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    assert lines == [{"_source": "run-1", "number": "INV-1", "due_date": "2026-01-01"},
-                     {"_source": "run-2", "number": "INV-1", "due_date": "2026-01-01"}]
+    assert lines == [
+        {"_source": "run-1", "number": "INV-1", "due_date": "2026-01-01"},
+        {"_source": "run-2", "number": "INV-1", "due_date": "2026-01-01"},
+    ]
     assert rows_of({"x": [1, 2], "y": []}) == []

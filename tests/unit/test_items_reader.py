@@ -34,7 +34,9 @@ def book(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
 
 
 def test_csv_quotes_bom_blank_lines_and_lines(tmp_path: Path) -> None:
-    path = write(tmp_path / "in.csv", '\ufeffinvoice,note\nINV-1001,"a, b"\n\n"INV-1002","two\nlines"\nINV-1003,\n')
+    path = write(
+        tmp_path / "in.csv", '\ufeffinvoice,note\nINV-1001,"a, b"\n\n"INV-1002","two\nlines"\nINV-1003,\n'
+    )
     table = read_items(path)
     assert table.columns == ["invoice", "note"]
     assert [(r.line, r.values) for r in table.rows] == [
@@ -49,16 +51,19 @@ def test_csv_semicolons_and_trailing_separators(tmp_path: Path) -> None:
     assert table.rows[0].values == {"invoice": "INV-1", "amount": "1,50"}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("invoice,note\nINV-1,a\nINV-2,a,b\n", "in.csv:3: 3 fields where the header has 2"),
-    ("invoice,note\nINV-1\n", "in.csv:2: 1 fields where the header has 2"),
-    ('invoice,note\nINV-1,a\nINV-2,"open\n', "in.csv:3: malformed CSV"),
-    ("invoice,,note\nINV-1,a,b\n", "in.csv:1: column 2 of the header has no name"),
-    ("invoice,invoice\nINV-1,a\n", "in.csv:1: column 'invoice' appears twice"),
-    ("", "in.csv is empty"),
-    ("\n\n", "in.csv is empty"),
-    ("invoice\n", "in.csv has a header but no rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("invoice,note\nINV-1,a\nINV-2,a,b\n", "in.csv:3: 3 fields where the header has 2"),
+        ("invoice,note\nINV-1\n", "in.csv:2: 1 fields where the header has 2"),
+        ('invoice,note\nINV-1,a\nINV-2,"open\n', "in.csv:3: malformed CSV"),
+        ("invoice,,note\nINV-1,a,b\n", "in.csv:1: column 2 of the header has no name"),
+        ("invoice,invoice\nINV-1,a\n", "in.csv:1: column 'invoice' appears twice"),
+        ("", "in.csv is empty"),
+        ("\n\n", "in.csv is empty"),
+        ("invoice\n", "in.csv has a header but no rows"),
+    ],
+)
 def test_bad_csv_is_one_line_naming_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         read_items(write(tmp_path / "in.csv", text))
@@ -76,10 +81,17 @@ def test_header_only_is_fine_for_the_daemon(tmp_path: Path) -> None:
 
 
 def test_xlsx_values_become_text(tmp_path: Path) -> None:
-    path = book(tmp_path / "in.xlsx", {"Items": [["invoice", "qty", "price", "due", "paid", None],
-                                                  ["INV-1", 3, 2.5, datetime(2026, 1, 5), True, None],
-                                                  [None, None, None, None, None],
-                                                  ["INV-2", 4.0, None, date(2026, 2, 1), False]]})
+    path = book(
+        tmp_path / "in.xlsx",
+        {
+            "Items": [
+                ["invoice", "qty", "price", "due", "paid", None],
+                ["INV-1", 3, 2.5, datetime(2026, 1, 5), True, None],
+                [None, None, None, None, None],
+                ["INV-2", 4.0, None, date(2026, 2, 1), False],
+            ]
+        },
+    )
     table = read_items(path)
     assert table.columns == ["invoice", "qty", "price", "due", "paid"]
     assert [(r.line, r.values) for r in table.rows] == [
@@ -89,7 +101,9 @@ def test_xlsx_values_become_text(tmp_path: Path) -> None:
 
 
 def test_xlsx_with_several_sheets_needs_sheet(tmp_path: Path) -> None:
-    path = book(tmp_path / "in.xlsx", {"Jan": [["invoice"], ["INV-1"]], "Feb": [["invoice"], ["INV-2"], ["INV-3"]]})
+    path = book(
+        tmp_path / "in.xlsx", {"Jan": [["invoice"], ["INV-1"]], "Feb": [["invoice"], ["INV-2"], ["INV-3"]]}
+    )
     with pytest.raises(ConfigError, match=r"in.xlsx has 2 sheets \(Jan, Feb\)\. Name one with --sheet NAME"):
         read_items(path)
     table = read_items(path, sheet="Feb")
@@ -108,8 +122,10 @@ def test_xlsx_value_outside_the_header_and_broken_book(tmp_path: Path) -> None:
 
 
 def test_jsonl_objects_scalars_and_errors(tmp_path: Path) -> None:
-    lines = [{"invoice": "INV-1", "qty": 2, "ok": True, "tags": ["a"]}, {"invoice": "INV-2", "price": 2.5,
-                                                                          "note": None}]
+    lines = [
+        {"invoice": "INV-1", "qty": 2, "ok": True, "tags": ["a"]},
+        {"invoice": "INV-2", "price": 2.5, "note": None},
+    ]
     path = write(tmp_path / "in.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n\n")
     table = read_items(path)
     assert table.columns == ["invoice", "qty", "ok", "tags", "price", "note"]

@@ -3,24 +3,46 @@ a non-idempotent plan's cut-off item held for a person; one process per queue.""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from engine.config import get_settings
 from engine.errors import ConfigError, FailureKind
-from engine.items.models import Item, ItemState
-from engine.items.store import QueueLock, QueueStore
+from engine.items.models import Item
+from engine.items.store import QueueBusyError, QueueLock, QueueStore
 from engine.outcome import RunOutcome, RunStatus
 
 
 def store(idempotent: bool = True) -> QueueStore:
     s = QueueStore(get_settings().ensure())
-    s.upsert_queue(queue_id="q-1", key="k", items_path=Path("/x/in.csv"), plan_path=Path("/x/p.yaml"), plan_name="p",
-                   params={}, sheet=None, output=None, concurrency=1, idempotent=idempotent)
-    s.sync_items("q-1", [Item(job_id=f"item-{n}", row_key=str(n), line=n + 1, position=n, values={"n": str(n)},
-                              params={"n": str(n)}) for n in range(3)])
+    s.upsert_queue(
+        queue_id="q-1",
+        key="k",
+        items_path=Path("/x/in.csv"),
+        plan_path=Path("/x/p.yaml"),
+        plan_name="p",
+        params={},
+        sheet=None,
+        output=None,
+        concurrency=1,
+        idempotent=idempotent,
+    )
+    s.sync_items(
+        "q-1",
+        [
+            Item(
+                job_id=f"item-{n}",
+                row_key=str(n),
+                line=n + 1,
+                position=n,
+                values={"n": str(n)},
+                params={"n": str(n)},
+            )
+            for n in range(3)
+        ],
+    )
     return s
 
 
@@ -28,13 +50,25 @@ def run(s: QueueStore, job_id: str, attempt: int, status: str | None) -> str:
     """A run of ``job_id`` ending ``status`` (None: still running, as a killed process leaves it)."""
     run_id = s.history.start_run("p", job_id=job_id, attempt=attempt)
     if status is not None:
-        kind = None if status == "succeeded" else FailureKind.business if status == "failed_business" else \
-            FailureKind.application
-        s.history.finish_run(RunOutcome(run_id=run_id, plan_name="p", attempt=attempt, error_kind=kind,
-                                        status=RunStatus.succeeded if status == "succeeded" else RunStatus.failed,
-                                        outputs={"total": "1.00"} if status == "succeeded" else {},
-                                        error=None if status == "succeeded" else "boom",
-                                        finished_at=datetime.now(timezone.utc)))
+        kind = (
+            None
+            if status == "succeeded"
+            else FailureKind.business
+            if status == "failed_business"
+            else FailureKind.application
+        )
+        s.history.finish_run(
+            RunOutcome(
+                run_id=run_id,
+                plan_name="p",
+                attempt=attempt,
+                error_kind=kind,
+                status=RunStatus.succeeded if status == "succeeded" else RunStatus.failed,
+                outputs={"total": "1.00"} if status == "succeeded" else {},
+                error=None if status == "succeeded" else "boom",
+                finished_at=datetime.now(UTC),
+            )
+        )
     return run_id
 
 
@@ -101,7 +135,8 @@ def test_find_queue_by_prefix(tmp_path: Path) -> None:
 
 def test_one_process_per_queue() -> None:
     settings = get_settings().ensure()
-    with QueueLock(settings, "q-1"):
-        with pytest.raises(ConfigError, match=r"Items.lock: queue q-1 is being run by another process \(pid \d+\)"):
-            QueueLock(settings, "q-1").acquire()
+    with QueueLock(settings, "q-1"), pytest.raises(
+        QueueBusyError, match=r"Items.lock: queue q-1 is being run by another process \(pid \d+\)"
+    ):
+        QueueLock(settings, "q-1").acquire()
     QueueLock(settings, "q-1").acquire().release()
