@@ -1,0 +1,236 @@
+"""Choosing the skill(s) for an instruction and filling their params: a constrained, checkable decision.
+
+For each part of the instruction ("do X, then Y" has two), every skill gets a score from evidence:
+its words in the instruction (idf-weighted), params the instruction fills with values of their form, the
+share of the instruction's words the skill explains (what its steps do included), and values the skill
+has no param for. "none" competes with a fixed score. A softmax turns the scores into a share each; the
+best skill runs only when its share reaches ``min_confidence``, else the router abstains (ambiguous) or
+says no skill fits. A routed call that is not clear-cut also asks the model which of the two best
+skills' descriptions reads more likely after the request (log-likelihood, calibrated on a content-free
+request); the model can only stop that run, never start one: measured on the tuned split, the embedded
+135M model alone picks the right skill about half the time. Weights and thresholds were calibrated on
+the tuned split of ``engine/bench/suites/skills.yaml`` only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from engine.errors import MissingInputError
+from engine.skills.library import Library
+from engine.skills.models import Candidate, ChosenSkill, Filled, Routing, RouteStatus, Skill
+from engine.skills.params import covered, fill
+from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
+from engine.skills.text import LexicalIndex, content_tokens, skill_vocabulary, split_sequence
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Weights of the evidence and the abstain threshold (calibrated on the tuned split)."""
+
+    w_lex: float = 1.0
+    w_params: float = 1.0
+    w_coverage: float = 5.0
+    w_loose: float = 1.5
+    none_score: float = 4.5
+    temperature: float = 0.5
+    min_confidence: float = 0.6
+    model_check_below: float = 0.75 # a routed decision less sure than this is checked by the model
+
+
+@dataclass
+class PartScore:
+    """Evidence for one skill on one part of the instruction."""
+
+    skill: Skill
+    lexical: float
+    evidence: float
+    coverage: float
+    loose: int
+    filled: dict[str, Filled]
+    model: float = 0.0
+
+    def total(self, cfg: RouterConfig) -> float:
+        return (cfg.w_lex * self.lexical + cfg.w_params * self.evidence + cfg.w_coverage * self.coverage
+                - cfg.w_loose * self.loose)
+
+
+@dataclass
+class PartRoute:
+    part: str
+    status: RouteStatus
+    scores: list[PartScore]
+    probs: list[float]  # per skill, then none
+    best: int
+    model_calls: int = 0
+    vetoed_by: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return self.probs[self.best] if self.best >= 0 else self.probs[-1]
+
+
+def _softmax(xs: list[float], t: float) -> list[float]:
+    m = max(xs)
+    es = [math.exp((x - m) / t) for x in xs]
+    s = sum(es)
+    return [e / s for e in es]
+
+
+@dataclass
+class Router:
+    library: Library
+    backend: Any = None
+    config: RouterConfig = field(default_factory=RouterConfig)
+
+    def __post_init__(self) -> None:
+        self.skills = list(self.library.skills)
+        self.index = LexicalIndex([s.plan for s in self.skills])
+        self.vocab = [skill_vocabulary(s.plan) for s in self.skills]
+        self.all_words: set[str] = set().union(*self.vocab) if self.vocab else set()
+        self._content_free: list[float] | None = None
+
+    # -- evidence -------------------------------------------------------------------------------
+    def score_part(self, part: str) -> list[PartScore]:
+        lex, _ = self.index.scores(part)
+        out = []
+        for i, skill in enumerate(self.skills):
+            filled, evidence, loose = fill(skill.plan, part, self.all_words)
+            values = covered(part, filled)
+            weight = explained = 0.0
+            for n, (w, start, end) in enumerate(content_tokens(part)):
+                if any(a <= start and end <= b for a, b in values):
+                    continue
+                k = 2.0 if n == 0 else 1.0  # the leading word of a request is usually its verb
+                weight += k
+                explained += k if w in self.vocab[i] else 0.0
+            coverage = explained / weight if weight else 1.0
+            out.append(PartScore(skill, lex[i], evidence, coverage, loose, filled))
+        return out
+
+    def _explains(self, skill: int, route: PartRoute) -> bool:
+        """The skill knows every word of that part (so doing it whole drops nothing)."""
+        return route.scores[skill].coverage >= 1.0 and route.scores[skill].loose == 0
+
+    def _model_shares(self, part: str, idx: list[int]) -> list[float] | None:
+        """The model's calibrated preference among the descriptions of skills ``idx`` (None: no model)."""
+        if self.backend is None or len(idx) < 2:
+            return None
+        descs = [self.skills[i].description or self.skills[i].name for i in idx]
+        answers = choice_answers(descs)
+        if self._content_free is None:
+            all_answers = choice_answers([s.description or s.name for s in self.skills])
+            self._content_free = list(self.backend.rank(choice_messages(CONTENT_FREE), all_answers).scores)
+        ranked = self.backend.rank(choice_messages(part), answers)
+        calibrated = [s - self._content_free[i] for s, i in zip(ranked.scores, idx)]
+        return _softmax(calibrated, 0.1)
+
+    def route_part(self, part: str) -> PartRoute:
+        cfg = self.config
+        scores = self.score_part(part)
+        if not scores:
+            return PartRoute(part, RouteStatus.none, [], [1.0], -1)
+        probs = _softmax([s.total(cfg) for s in scores] + [cfg.none_score], cfg.temperature)
+        best = max(range(len(scores)), key=lambda i: probs[i])
+        if probs[-1] >= probs[best]:
+            return PartRoute(part, RouteStatus.none, scores, probs, -1)
+        if probs[best] < cfg.min_confidence:
+            return PartRoute(part, RouteStatus.ambiguous, scores, probs, best)
+        route = PartRoute(part, RouteStatus.routed, scores, probs, best)
+        if probs[best] < cfg.model_check_below:
+            self._model_check(route)
+        return route
+
+    def _model_check(self, route: PartRoute) -> None:
+        """A close call goes to the model too: it may only stop a run (never start one) when it prefers
+        the runner-up's description. The embedded model is too weak to choose on its own."""
+        others = sorted((i for i in range(len(route.scores)) if i != route.best), key=lambda i: -route.probs[i])
+        if not others:
+            return
+        shares = self._model_shares(route.part, [route.best, others[0]])
+        if shares is None:
+            return
+        route.model_calls = 1
+        route.scores[route.best].model, route.scores[others[0]].model = shares
+        if shares[0] < 0.5:
+            route.status = RouteStatus.ambiguous
+            route.vetoed_by = route.scores[others[0]].skill.name
+
+    # -- the decision ---------------------------------------------------------------------------
+    def route(self, instruction: str, *, params: dict[str, str] | None = None) -> Routing:
+        """Route ``instruction``; ``params`` (given by the user) count as stated. Raises
+        ``MissingInputError`` when the chosen skill needs a param that neither states."""
+        t0 = time.perf_counter()
+        text = " ".join(instruction.split())
+        parts = split_sequence(text)
+        routes = [self.route_part(p) for p in parts]
+        if len(routes) > 1 and not all(r.status is RouteStatus.routed for r in routes):
+            whole = self.route_part(text)  # "sign in, then search X" may be one skill's whole job
+            if all(r.status is RouteStatus.none for r in routes) or (
+                    whole.status is RouteStatus.routed and all(self._explains(whole.best, r) for r in routes)):
+                routes = [whole]
+        routing = self._decide(text, routes)
+        routing.seconds = time.perf_counter() - t0
+        routing.model_calls = sum(r.model_calls for r in routes)
+        if routing.ok:
+            check_missing(routing, params or {})
+        logger.info("skills: {}", routing.reason)
+        return routing
+
+    def _candidates(self, route: PartRoute) -> list[Candidate]:
+        out = [Candidate(name=s.skill.name, prob=route.probs[i], lexical=s.lexical, model=s.model or None)
+               for i, s in enumerate(route.scores)]
+        out.append(Candidate(name="none", prob=route.probs[-1]))
+        return sorted(out, key=lambda c: -c.prob)
+
+    def _decide(self, text: str, routes: list[PartRoute]) -> Routing:
+        cands = self._candidates(routes[0]) if len(routes) == 1 else \
+            [c for r in routes for c in self._candidates(r)[:2]]
+        conf = min(r.confidence for r in routes)
+        if all(r.status is RouteStatus.routed for r in routes):
+            chosen = [ChosenSkill(name=r.scores[r.best].skill.name, path=r.scores[r.best].skill.path,
+                                  plan=r.scores[r.best].skill.plan, part=r.part,
+                                  params=r.scores[r.best].filled, confidence=r.confidence) for r in routes]
+            return Routing(instruction=text, status=RouteStatus.routed, chosen=chosen, candidates=cands,
+                           confidence=conf, reason=_routed_reason(chosen))
+        if all(r.status is RouteStatus.none for r in routes):
+            best = next((c for c in cands if c.name != "none"), None)
+            hint = f" (closest: {best.name} {best.prob:.2f})" if best else ""
+            return Routing(instruction=text, status=RouteStatus.none, candidates=cands, confidence=conf,
+                           reason=f"no skill fits{hint}")
+        unsure = next(r for r in routes if r.status is not RouteStatus.routed)
+        top = ", ".join(f"{c.name} {c.prob:.2f}" for c in self._candidates(unsure)[:3])
+        where = f" for '{unsure.part}'" if len(routes) > 1 else ""
+        if unsure.status is RouteStatus.none:
+            why = "no skill fits that part"
+        elif unsure.vetoed_by:
+            why = f"the words favour {unsure.scores[unsure.best].skill.name} but the model prefers {unsure.vetoed_by}"
+        else:
+            why = "no candidate is sure enough"
+        return Routing(instruction=text, status=RouteStatus.ambiguous, candidates=cands, confidence=conf,
+                       reason=f"ambiguous{where}: {why}; best candidates {top}. "
+                              "Say which bot, or run a plan file")
+
+
+def _routed_reason(chosen: list[ChosenSkill]) -> str:
+    parts = []
+    for c in chosen:
+        vals = ", ".join(f"{k}={v.value}" for k, v in c.params.items())
+        parts.append(f"{c.name}({vals}) {c.confidence:.2f}")
+    return "routed to " + " then ".join(parts)
+
+
+def check_missing(routing: Routing, given: dict[str, str]) -> None:
+    """A param without a default that neither the instruction nor the user states: one clear error."""
+    for c in routing.chosen:
+        for name, p in c.plan.params.items():
+            if p.default is None and name not in c.params and name not in given:
+                raise MissingInputError(
+                    "param", name, f"The instruction routes to skill '{c.name}' ({c.path.name}), which needs "
+                    f"'{name}'{': ' + p.description if p.description else ''}; say it in the instruction or "
+                    f"pass --param {name}=VALUE.")
