@@ -12,11 +12,19 @@ err_console = Console(stderr=True)
 
 
 def cmd_ui(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; beyond loopback needs TLS and RPA_UI_TOKEN."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; beyond loopback needs TLS and RPA_UI_TOKEN."
+    ),
     port: int = typer.Option(8700, "--port", min=0, max=65535, help="Port (0 picks a free one)."),
-    plans: list[Path] = typer.Option([], "--plans", help="More folders of plan files for the Bots page (repeatable)."),
-    tls_cert: str | None = typer.Option(None, "--tls-cert", envvar="RPA_TLS_CERT", help="Server certificate (PEM)."),
-    tls_key: str | None = typer.Option(None, "--tls-key", envvar="RPA_TLS_KEY", help="Its private key (PEM)."),
+    plans: list[Path] = typer.Option(
+        [], "--plans", help="More folders of plan files for the Bots page (repeatable)."
+    ),
+    tls_cert: str | None = typer.Option(
+        None, "--tls-cert", envvar="RPA_TLS_CERT", help="Server certificate (PEM)."
+    ),
+    tls_key: str | None = typer.Option(
+        None, "--tls-key", envvar="RPA_TLS_KEY", help="Its private key (PEM)."
+    ),
 ) -> None:
     """Serve the dashboard: runs, bots, schedules, plan, secrets. Log in with the printed address."""
     from engine.errors import RpaError
@@ -26,10 +34,18 @@ def cmd_ui(
     try:
         for folder in plans:
             if not folder.is_dir():
-                raise _config_error(f"Ui.start: --plans {folder} is not a folder. Give a folder of plan files.")
+                raise _config_error(
+                    f"Ui.start: --plans {folder} is not a folder. Give a folder of plan files."
+                )
         # The token is read from the environment only: on a command line every user of the machine sees it.
-        config = make_config(host, port, token=os.environ.get("RPA_UI_TOKEN") or None, tls_cert=tls_cert,
-                             tls_key=tls_key, plan_dirs=tuple(p.resolve() for p in plans))
+        config = make_config(
+            host,
+            port,
+            token=os.environ.get("RPA_UI_TOKEN") or None,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            plan_dirs=tuple(p.resolve() for p in plans),
+        )
         setup(level="INFO")
 
         def announce(url: str) -> None:

@@ -31,7 +31,9 @@ HERE = Path(__file__).resolve().parent
 class Guard:
     """Host check, session check and security headers; one access log line without the query string."""
 
-    def __init__(self, app: ASGIApp, config: UiConfig, sessions: Sessions, templates: Jinja2Templates) -> None:
+    def __init__(
+        self, app: ASGIApp, config: UiConfig, sessions: Sessions, templates: Jinja2Templates
+    ) -> None:
         self.app, self.config, self.sessions, self.templates = app, config, sessions, templates
         self.hosts = allowed_hosts(config)
 
@@ -46,7 +48,9 @@ class Guard:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
                 names = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k.encode() not in names]
+                extra = [
+                    (k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k.encode() not in names
+                ]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
@@ -54,7 +58,11 @@ class Guard:
         path = scope["path"]
         try:
             if self.hosts is not None and headers.get("host", "") not in self.hosts:
-                await _plain(send_with_headers, 421, "Ui.request: unknown Host header. Open the address rpa ui printed.")
+                await _plain(
+                    send_with_headers,
+                    421,
+                    "Ui.request: unknown Host header. Open the address rpa ui printed.",
+                )
                 return
             session = self.sessions.get(_cookie(headers.get("cookie", "")))
             scope.setdefault("state", {})["session"] = session
@@ -63,8 +71,15 @@ class Guard:
                 return
             await self.app(scope, receive, send_with_headers)
         finally:
-            logger.info("ui: {} {} {} {:.0f} ms", scope["method"], mask(path), status_box.get("status", "-"),
-                        (time.monotonic() - started) * 1000)
+            quiet = path.startswith(("/fragments/", "/static/"))  # the live refresh asks every second
+            logger.log(
+                "DEBUG" if quiet else "INFO",
+                "ui: {} {} {} {:.0f} ms",
+                scope["method"],
+                mask(path),
+                status_box.get("status", "-"),
+                (time.monotonic() - started) * 1000,
+            )
 
     async def _login_page(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.requests import Request
@@ -72,8 +87,9 @@ class Guard:
         if scope["method"] != "GET" or scope["path"].startswith(("/api/", "/fragments/")):
             await _plain(send, 401, "Ui.request: log in first (open the /login address rpa ui printed).")
             return
-        response = self.templates.TemplateResponse(Request(scope, receive), "login.html",
-                                                   {"error": None, "session": None}, status_code=401)
+        response = self.templates.TemplateResponse(
+            Request(scope, receive), "login.html", {"error": None, "session": None}, status_code=401
+        )
         await response(scope, receive, send)
 
 
@@ -83,7 +99,7 @@ def _cookie(header: str) -> str | None:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(header)
-    except Exception:  # a malformed cookie header is the same as none
+    except Exception:  # noqa: BLE001 - a malformed cookie header is the same as none
         return None
     morsel = jar.get(COOKIE)
     return morsel.value if morsel is not None else None
@@ -91,16 +107,25 @@ def _cookie(header: str) -> str | None:
 
 async def _plain(send: Send, status: int, text: str) -> None:
     body = (text + "\n").encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 def make_templates() -> Jinja2Templates:
     from engine.ui import filters
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
-                             finalize=mask)  # every value a template prints passes through mask
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True, finalize=mask
+    )  # every value a template prints passes through mask
     filters.install(env)
     return Jinja2Templates(env=env)
 
@@ -137,8 +162,10 @@ def bind(config: UiConfig) -> tuple[socket.socket, UiConfig]:
         sock.bind((config.host, config.port))
     except OSError as err:
         sock.close()
-        raise ConfigError(f"Ui.start: cannot listen on {config.host}:{config.port} ({err.strerror}). "
-                          "Pick another --port, or stop what uses it.") from None
+        raise ConfigError(
+            f"Ui.start: cannot listen on {config.host}:{config.port} ({err.strerror}). "
+            "Pick another --port, or stop what uses it."
+        ) from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock, replace(config, port=sock.getsockname()[1])
@@ -152,9 +179,16 @@ def serve(config: UiConfig, settings: Settings | None = None, *, announce: Any =
     app = create_app(config, settings)
     host = f"[{config.host}]" if ":" in config.host else config.host
     url = f"{config.scheme}://{host}:{config.port}/login"
-    uv = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
-                        ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
-                        ssl_keyfile=str(config.tls_key) if config.tls_key else None)
+    uv = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
+        ssl_keyfile=str(config.tls_key) if config.tls_key else None,
+    )
     server = uvicorn.Server(uv)
     (announce or (lambda u: print(u, file=sys.stdout, flush=True)))(url)
     server.run(sockets=[sock])

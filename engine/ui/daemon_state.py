@@ -62,8 +62,11 @@ def daemon_state(url: str, settings: Settings) -> DaemonState:
     lock = StoreLock(url, settings.home)
     store = mask(url)
     if lock.path is None:
-        return DaemonState(running=None, store=store, note="PostgreSQL store: the daemon holds an advisory lock, "
-                                                             "which this page does not read.")
+        return DaemonState(
+            running=None,
+            store=store,
+            note="PostgreSQL store: the daemon holds an advisory lock, which this page does not read.",
+        )
     path = lock.path
     if not path.exists():
         return DaemonState(running=False, store=store, lock=str(path))
@@ -74,6 +77,11 @@ def daemon_state(url: str, settings: Settings) -> DaemonState:
     holders = _flock_holders(path)
     running = bool(holders) if holders is not None else _alive(pid)
     since = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc) if running else None
-    note = None if running else f"pid {pid} stopped without releasing the lock (killed?); the next start recovers."
-    return DaemonState(running=running, pid=pid if running else None, since=since, store=store, lock=str(path),
-                       note=note)
+    note = (
+        None
+        if running
+        else f"pid {pid} stopped without releasing the lock (killed?); the next start recovers."
+    )
+    return DaemonState(
+        running=running, pid=pid if running else None, since=since, store=store, lock=str(path), note=note
+    )

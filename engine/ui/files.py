@@ -18,8 +18,10 @@ from engine.logs import mask
 
 INLINE_IMAGES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 TEXT_SUFFIXES = {".html", ".htm", ".jsonl", ".json", ".txt", ".log", ".csv"}
-REPORT_POLICY = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
-                 "base-uri 'none'; form-action 'none'")
+REPORT_POLICY = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def resolve_run_file(record: RunRecord, settings: Settings, relative: str) -> Ru
 
 
 def read_masked_text(run_file: RunFile) -> bytes | None:
-    """Text files pass through ``mask`` once more (a secret registered in this process since); others: None."""
+    """Text files, passed through ``mask`` once more (secrets this process learnt since); others: None."""
     if run_file.path.suffix.lower() not in TEXT_SUFFIXES:
         return None
     raw = run_file.path.read_bytes()

@@ -23,7 +23,7 @@ def seconds(value: float | None) -> str:
         return "-"
     if value < 60:
         return f"{value:.1f} s"
-    minutes, secs = divmod(int(round(value)), 60)
+    minutes, secs = divmod(round(value), 60)
     return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 

@@ -50,10 +50,13 @@ def estimate_job(job: Any, history: Any) -> float:
             from engine.plan import load_plan
 
             return estimate_plan(load_plan(job.plan_path), history, job.params)
-        except Exception as err:  # a plan that no longer loads still gets a bar
+        except Exception as err:  # noqa: BLE001 - a plan that no longer loads still gets a bar
             logger.debug("ui: no estimate for {} ({})", job.id, type(err).__name__)
-    runs = [r.seconds for r in history.list_runs(job_id=job.id, limit=20)
-            if r.seconds and r.status == HistoryStatus.succeeded.value]
+    runs = [
+        r.seconds
+        for r in history.list_runs(job_id=job.id, limit=20)
+        if r.seconds and r.status == HistoryStatus.succeeded.value
+    ]
     return sum(runs) / len(runs) if runs else DEFAULT_S
 
 
@@ -83,25 +86,37 @@ def build_plan(store: Any, *, hours: float = 1.0, slots: int = 1, now: datetime 
         return plan
     starts, plan.solver = _solve(pending, estimates, slots, now)
     for i, (job, fire) in enumerate(pending):
-        plan.bars.append(Bar(job_id=job.id, label=job.name, fire=fire, start=now + timedelta(seconds=starts[i]),
-                             seconds=estimates[job.id]))
+        plan.bars.append(
+            Bar(
+                job_id=job.id,
+                label=job.name,
+                fire=fire,
+                start=now + timedelta(seconds=starts[i]),
+                seconds=estimates[job.id],
+            )
+        )
     return plan
 
 
-def _solve(pending: list[tuple[Any, datetime]], estimates: dict[str, float], slots: int,
-           now: datetime) -> tuple[list[float], str]:
+def _solve(
+    pending: list[tuple[Any, datetime]], estimates: dict[str, float], slots: int, now: datetime
+) -> tuple[list[float], str]:
     """Planned start (seconds from now) of each pending run; fire times as they are if no solver runs."""
     releases = [(fire - now).total_seconds() for _, fire in pending]
     try:
         from engine.scheduler import JobActivity, from_jobs, solve
 
         unit = 1.0 if max(releases) > 600 else 0.1
-        acts = [JobActivity(id=f"a{i}", duration_s=max(estimates[job.id], unit), release_s=releases[i],
-                            weight=1.0) for i, (job, _) in enumerate(pending)]
+        acts = [
+            JobActivity(
+                id=f"a{i}", duration_s=max(estimates[job.id], unit), release_s=releases[i], weight=1.0
+            )
+            for i, (job, _) in enumerate(pending)
+        ]
         problem = from_jobs(acts, slots=slots, unit_s=unit)
         schedule = solve(problem, solver="ga", budget_schedules=400, objective="weighted_completion")
         return [schedule.start[f"a{i}"] * unit for i in range(len(pending))], schedule.solver or "ga"
-    except Exception as err:  # the chart is a view: without a solver, show the fire times
+    except Exception as err:  # noqa: BLE001 - the chart is a view: without a solver, show the fire times
         logger.warning("ui: scheduler unavailable for the plan view ({}: {})", type(err).__name__, err)
         return releases, "fire times (no solver)"
 
@@ -114,15 +129,24 @@ def render_svg(plan: GanttPlan) -> str:
     labels = {b.job_id: b.label for b in plan.bars}
     end = max([plan.until] + [b.start + timedelta(seconds=b.seconds) for b in plan.bars])
     span = max((end - plan.now).total_seconds(), 1.0)
-    x = lambda t: LABEL_W + (t - plan.now).total_seconds() / span * CHART_W  # noqa: E731
+
+    def x(t: datetime) -> float:
+        return LABEL_W + (t - plan.now).total_seconds() / span * CHART_W
+
     height = AXIS_H + ROW_H * len(jobs) + 8
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="{LABEL_W + CHART_W + 20}" '
-           f'height="{height}" role="img" aria-label="Planned runs">']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="{LABEL_W + CHART_W + 20}" '
+            f'height="{height}" role="img" aria-label="Planned runs">'
+        )
+    ]
     for k in range(6):
         t = plan.now + timedelta(seconds=span * k / 5)
         px = x(t)
         out.append(f'<line class="grid" x1="{px:.1f}" y1="{AXIS_H - 6}" x2="{px:.1f}" y2="{height}"/>')
-        out.append(f'<text class="axis" x="{px:.1f}" y="{AXIS_H - 10}">{t.astimezone().strftime("%H:%M:%S")}</text>')
+        out.append(
+            f'<text class="axis" x="{px:.1f}" y="{AXIS_H - 10}">{t.astimezone().strftime("%H:%M:%S")}</text>'
+        )
     for row, job_id in enumerate(jobs):
         y = AXIS_H + row * ROW_H
         out.append(f'<text class="label" x="4" y="{y + 17}">{escape(mask(labels[job_id])[:40])}</text>')
@@ -131,9 +155,13 @@ def render_svg(plan: GanttPlan) -> str:
             w = max(b.seconds / span * CHART_W, 2.0)
             if xs - x0 > 0.5:
                 out.append(f'<line class="wait" x1="{x0:.1f}" y1="{y + 13}" x2="{xs:.1f}" y2="{y + 13}"/>')
-            title = (f"{escape(mask(b.label))}: fires {b.fire.astimezone().strftime('%H:%M:%S')}, starts "
-                     f"{b.start.astimezone().strftime('%H:%M:%S')}, ~{b.seconds:.1f} s")
-            out.append(f'<rect class="bar" x="{xs:.1f}" y="{y + 4}" width="{w:.1f}" height="{ROW_H - 8}">'
-                       f"<title>{title}</title></rect>")
+            title = (
+                f"{escape(mask(b.label))}: fires {b.fire.astimezone().strftime('%H:%M:%S')}, starts "
+                f"{b.start.astimezone().strftime('%H:%M:%S')}, ~{b.seconds:.1f} s"
+            )
+            out.append(
+                f'<rect class="bar" x="{xs:.1f}" y="{y + 4}" width="{w:.1f}" height="{ROW_H - 8}">'
+                f"<title>{title}</title></rect>"
+            )
     out.append("</svg>")
     return "".join(out)

@@ -79,15 +79,27 @@ class Launcher:
             return sum(1 for launch in self._launches if not launch.finished)
 
     def _start(self, kind: str, label: str, argv: list[str]) -> Launch:
-        launch = Launch(id=secrets.token_hex(4), kind=kind, label=label, started_at=datetime.now(timezone.utc))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=_child_env(), cwd=self.cwd, start_new_session=True)
+        launch = Launch(
+            id=secrets.token_hex(4), kind=kind, label=label, started_at=datetime.now(timezone.utc)
+        )
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(),
+            cwd=self.cwd,
+            start_new_session=True,
+        )
         launch.pid = proc.pid
         with self._lock:
             self._launches.append(launch)
             self._procs[launch.id] = proc
         logger.info("ui: started {} {} (pid {})", kind, label, proc.pid)
-        threading.Thread(target=self._wait, args=(launch, proc), name=f"ui-launch-{launch.id}", daemon=True).start()
+        threading.Thread(
+            target=self._wait, args=(launch, proc), name=f"ui-launch-{launch.id}", daemon=True
+        ).start()
         return launch
 
     def _wait(self, launch: Launch, proc: subprocess.Popen[str]) -> None:
@@ -99,7 +111,10 @@ class Launcher:
             message = lines[-1]  # not one of our one-line errors (a crash): its last line says most
         with self._lock:
             launch.finished, launch.returncode = True, proc.returncode
-            launch.run_ids, launch.status = run_ids, status or ("succeeded" if proc.returncode == 0 else "failed")
+            launch.run_ids, launch.status = (
+                run_ids,
+                status or ("succeeded" if proc.returncode == 0 else "failed"),
+            )
             launch.message = mask(message[:500]) if message else None
             self._procs.pop(launch.id, None)
         logger.info("ui: {} {} ended with exit code {}", launch.kind, launch.label, proc.returncode)

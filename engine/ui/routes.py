@@ -34,6 +34,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+
 def _state(request: Request) -> Any:
     return request.app.state
 
@@ -44,13 +45,20 @@ def _session(request: Request) -> Session | None:
 
 def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     st = _state(request)
-    base = {"session": _session(request), "nav": request.url.path, "queues": _items_available(),
-            "daemon": daemon_state(st.jobs.url, st.settings), "notice": request.query_params.get("notice")}
+    base = {
+        "session": _session(request),
+        "nav": request.url.path,
+        "queues": _items_available(),
+        "daemon": daemon_state(st.jobs.url, st.settings),
+        "notice": _pop_notice(request),
+    }
     return st.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
 
 def fragment(request: Request, name: str, context: dict[str, Any]) -> Response:
-    return _state(request).templates.TemplateResponse(request, name, {"session": _session(request), **context})
+    return _state(request).templates.TemplateResponse(
+        request, name, {"session": _session(request), **context}
+    )
 
 
 def json_answer(data: Any, status_code: int = 200) -> Response:
@@ -58,10 +66,20 @@ def json_answer(data: Any, status_code: int = 200) -> Response:
     return Response(text, status_code=status_code, media_type="application/json")
 
 
-def back(path: str, notice: str | None = None) -> RedirectResponse:
-    from urllib.parse import urlencode
+def _pop_notice(request: Request) -> str | None:
+    session = _session(request)
+    if session is None:
+        return None
+    notice, session.notice = session.notice, None
+    return notice
 
-    return RedirectResponse(path + (f"?{urlencode({'notice': notice})}" if notice else ""), status_code=303)
+
+def back(request: Request, path: str, notice: str | None = None) -> RedirectResponse:
+    """After a POST: to ``path``, which shows ``notice`` once."""
+    session = _session(request)
+    if session is not None:
+        session.notice = notice
+    return RedirectResponse(path, status_code=303)
 
 
 def action(handler: Callable[[Request, FormData], Awaitable[Response]]) -> Handler:
@@ -74,12 +92,16 @@ def action(handler: Callable[[Request, FormData], Awaitable[Response]]) -> Handl
         origin = request.headers.get("origin")
         own = f"{request.url.scheme}://{request.headers.get('host', '')}"
         if origin is not None and origin != own:
-            return PlainTextResponse("Ui.action: refused, the request came from another site.", status_code=403)
+            return PlainTextResponse(
+                "Ui.action: refused, the request came from another site.", status_code=403
+            )
         form = await request.form()
         given = form.get("csrf") or request.headers.get("x-csrf-token")
         if not csrf_ok(session, given if isinstance(given, str) else None):
-            return PlainTextResponse("Ui.action: refused, the CSRF token is missing or wrong. Reload the page and "
-                                     "try again.", status_code=403)
+            return PlainTextResponse(
+                "Ui.action: refused, the CSRF token is missing or wrong. Reload the page and try again.",
+                status_code=403,
+            )
         return await handler(request, form)
 
     wrapped.__name__ = handler.__name__
@@ -94,18 +116,27 @@ def _items_available() -> bool:
 
 # -- login -----------------------------------------------------------------------------------------
 
+
 def _login_response(request: Request) -> Response:
     st = _state(request)
     session = st.sessions.create()
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, session.id, max_age=SESSION_IDLE_S, path="/", httponly=True, samesite="strict",
-                        secure=st.config.tls)
+    response.set_cookie(
+        COOKIE,
+        session.id,
+        max_age=SESSION_IDLE_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=st.config.tls,
+    )
     return response
 
 
 def _login_page(request: Request, error: str | None, status_code: int) -> Response:
     return _state(request).templates.TemplateResponse(
-        request, "login.html", {"error": error, "session": None}, status_code=status_code)
+        request, "login.html", {"error": error, "session": None}, status_code=status_code
+    )
 
 
 async def login(request: Request) -> Response:
@@ -116,10 +147,15 @@ async def login(request: Request) -> Response:
     else:
         token = request.query_params.get("token")
     if token is None:
-        return _login_page(request, None, 200 if _session(request) is None else 200)
+        return (
+            RedirectResponse("/", status_code=303) if _session(request) else _login_page(request, None, 200)
+        )
     if not st.sessions.token_ok(token if isinstance(token, str) else None):
-        return _login_page(request, "That token is not this dashboard's. Use the address rpa ui printed, or "
-                                    "RPA_UI_TOKEN.", 401)
+        return _login_page(
+            request,
+            "That token is not this dashboard's. Use the address rpa ui printed, or RPA_UI_TOKEN.",
+            401,
+        )
     return _login_response(request)
 
 
@@ -135,6 +171,7 @@ async def logout(request: Request, form: FormData) -> Response:
 
 # -- runs ------------------------------------------------------------------------------------------
 
+
 def _runs_context(request: Request) -> dict[str, Any]:
     st = _state(request)
     flt = views.run_filter(request.query_params)
@@ -145,8 +182,10 @@ def _runs_context(request: Request) -> dict[str, Any]:
 def runs_page(request: Request) -> Response:
     st = _state(request)
     ctx = _runs_context(request)
-    bots = sorted({b.name for b in views.list_bots(st.settings, st.config.plan_dirs).bots} |
-                  {r.plan_name for r in ctx["runs"]})
+    bots = sorted(
+        {b.name for b in views.list_bots(st.settings, st.config.plan_dirs).bots}
+        | {r.plan_name for r in ctx["runs"]}
+    )
     jobs = [j.id for j in st.jobs.all()]
     return page(request, "runs.html", {**ctx, "bot_names": bots, "job_ids": jobs})
 
@@ -157,8 +196,12 @@ def runs_fragment(request: Request) -> Response:
 
 def runs_api(request: Request) -> Response:
     ctx = _runs_context(request)
-    return json_answer({"runs": [r.to_json() for r in ctx["runs"]],
-                        "launches": [launch.model_dump(mode="json") for launch in ctx["launches"]]})
+    return json_answer(
+        {
+            "runs": [r.to_json() for r in ctx["runs"]],
+            "launches": [launch.model_dump(mode="json") for launch in ctx["launches"]],
+        }
+    )
 
 
 def _record(request: Request) -> Any:
@@ -211,7 +254,10 @@ def run_file(request: Request) -> Response:
         return PlainTextResponse("not found", status_code=404)
     body = files.read_masked_text(found)
     disposition = "inline" if found.inline else "attachment"
-    headers = {**found.headers, "content-disposition": f'{disposition}; filename="{_ascii_name(found.path.name)}"'}
+    headers = {
+        **found.headers,
+        "content-disposition": f'{disposition}; filename="{_ascii_name(found.path.name)}"',
+    }
     if body is not None:
         return Response(body, media_type=found.media_type, headers=headers)
     return FileResponse(found.path, media_type=found.media_type, headers=headers)
@@ -223,6 +269,7 @@ def _ascii_name(name: str) -> str:
 
 # -- bots ------------------------------------------------------------------------------------------
 
+
 def bots_page(request: Request) -> Response:
     st = _state(request)
     library = views.list_bots(st.settings, st.config.plan_dirs)
@@ -232,19 +279,22 @@ def bots_page(request: Request) -> Response:
 @action
 async def bot_run(request: Request, form: FormData) -> Response:
     st = _state(request)
-    bot = await run_in_threadpool(views.find_bot, st.settings, st.config.plan_dirs, request.path_params["key"])
+    bot = await run_in_threadpool(
+        views.find_bot, st.settings, st.config.plan_dirs, request.path_params["key"]
+    )
     if bot is None:
-        return back("/bots", "That bot is not in the library (any more); reload the page.")
+        return back(request, "/bots", "That bot is not in the library (any more); reload the page.")
     params = {}
     for p in bot.params:
         value = form.get(f"param.{p.name}")
         if isinstance(value, str) and value != "" and value != (p.default or ""):
             params[p.name] = value
     launch = await run_in_threadpool(st.launcher.run_plan, bot.path, params, bot.name)
-    return back("/", f"Started {bot.name} (process {launch.pid}).")
+    return back(request, "/", f"Started {bot.name} (process {launch.pid}).")
 
 
 # -- schedules -------------------------------------------------------------------------------------
+
 
 def schedules_page(request: Request) -> Response:
     st = _state(request)
@@ -262,7 +312,7 @@ async def schedule_action(request: Request, form: FormData) -> Response:
     st = _state(request)
     job_id, verb = request.path_params["job_id"], request.path_params["verb"]
     if not JOB_ID_RE.match(job_id):
-        return back("/schedules", "No such job.")
+        return back(request, "/schedules", "No such job.")
     try:
         if verb == "pause":
             await run_in_threadpool(set_paused, job_id, True, settings=st.settings)
@@ -274,14 +324,16 @@ async def schedule_action(request: Request, form: FormData) -> Response:
             await run_in_threadpool(remove_job, job_id, settings=st.settings)
             notice = f"Removed {job_id} (its runs stay in the history)."
         elif verb == "run":
-            await run_in_threadpool(st.jobs.get, job_id)  # a one-line error for an unknown id, before starting
+            await run_in_threadpool(
+                st.jobs.get, job_id
+            )  # a one-line error for an unknown id, before starting
             launch = await run_in_threadpool(st.launcher.run_job, job_id)
             notice = f"Running {job_id} now (process {launch.pid})."
         else:
             return PlainTextResponse("unknown action", status_code=404)
     except RpaError as err:
         notice = mask(err.message)
-    return back("/schedules", notice)
+    return back(request, "/schedules", notice)
 
 
 def plan_page(request: Request) -> Response:
@@ -294,8 +346,17 @@ def plan_page(request: Request) -> Response:
         plan, error = build_plan(st.jobs, hours=hours, slots=slots), None
     except RpaError as err:
         plan, error = None, mask(err.message)
-    return page(request, "plan.html", {"plan": plan, "svg": render_svg(plan) if plan else "", "hours": hours,
-                                       "slots": slots, "error": error})
+    return page(
+        request,
+        "plan.html",
+        {
+            "plan": plan,
+            "svg": render_svg(plan) if plan else "",
+            "hours": hours,
+            "slots": slots,
+            "error": error,
+        },
+    )
 
 
 def _number(text: str | None, default: float, lo: float, hi: float) -> float:
@@ -313,6 +374,7 @@ def daemon_api(request: Request) -> Response:
 
 # -- secrets ---------------------------------------------------------------------------------------
 
+
 def secrets_page(request: Request) -> Response:
     return page(request, "secrets.html", {"view": views.secrets_view(_state(request).settings)})
 
@@ -324,13 +386,13 @@ async def secret_set(request: Request, form: FormData) -> Response:
 
     name, value = form.get("name"), form.get("value")
     if not isinstance(name, str) or not isinstance(value, str) or not name.strip() or value == "":
-        return back("/secrets", "Give a name and a value.")
+        return back(request, "/secrets", "Give a name and a value.")
     register_secret(value)  # before anything could echo it
     try:
         await run_in_threadpool(SecretStore(_state(request).settings).set, name.strip(), value)
     except RpaError as err:
-        return back("/secrets", mask(err.message))
-    return back("/secrets", f"Stored {name.strip()}.")
+        return back(request, "/secrets", mask(err.message))
+    return back(request, "/secrets", f"Stored {name.strip()}.")
 
 
 @action
@@ -341,11 +403,12 @@ async def secret_remove(request: Request, form: FormData) -> Response:
     try:
         await run_in_threadpool(SecretStore(_state(request).settings).remove, name)
     except RpaError as err:
-        return back("/secrets", mask(err.message))
-    return back("/secrets", f"Removed {name}.")
+        return back(request, "/secrets", mask(err.message))
+    return back(request, "/secrets", f"Removed {name}.")
 
 
 # -- queues ----------------------------------------------------------------------------------------
+
 
 def queues_page(request: Request) -> Response:
     from engine.ui import queues
@@ -365,9 +428,9 @@ async def queue_retry(request: Request, form: FormData) -> Response:
     try:
         row = await run_in_threadpool(queues.find, st.settings, request.path_params["name"])
     except RpaError as err:
-        return back("/queues", mask(err.message))
+        return back(request, "/queues", mask(err.message))
     launch = await run_in_threadpool(st.launcher.retry_queue, row.id)
-    return back("/", f"Retrying the failed items of queue {row.id} (process {launch.pid}).")
+    return back(request, "/", f"Retrying the failed items of queue {row.id} (process {launch.pid}).")
 
 
 def routes() -> list[Any]:

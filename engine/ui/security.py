@@ -56,8 +56,15 @@ class UiConfig:
         return "https" if self.tls else "http"
 
 
-def make_config(host: str, port: int, *, token: str | None, tls_cert: str | None, tls_key: str | None,
-                plan_dirs: tuple[Path, ...] = ()) -> UiConfig:
+def make_config(
+    host: str,
+    port: int,
+    *,
+    token: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    plan_dirs: tuple[Path, ...] = (),
+) -> UiConfig:
     """Check what ``rpa ui`` was given: beyond loopback it needs TLS files and a token the user chose."""
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("Ui.start: TLS needs both --tls-cert and --tls-key (RPA_TLS_CERT, RPA_TLS_KEY).")
@@ -66,17 +73,28 @@ def make_config(host: str, port: int, *, token: str | None, tls_cert: str | None
             raise ConfigError(f"Ui.start: {label} file '{path}' not found.")
     if not is_loopback(host):
         if not tls_cert:
-            raise ConfigError(f"Ui.start: {host} is reachable from other machines, so TLS is required. Pass "
-                              "--tls-cert and --tls-key (RPA_TLS_CERT, RPA_TLS_KEY; see docs/cluster.md), or "
-                              "bind to 127.0.0.1.")
+            raise ConfigError(
+                f"Ui.start: {host} is reachable from other machines, so TLS is required. Pass "
+                "--tls-cert and --tls-key (RPA_TLS_CERT, RPA_TLS_KEY; see docs/cluster.md), or "
+                "bind to 127.0.0.1."
+            )
         if not token:
-            raise ConfigError(f"Ui.start: binding to {host} needs a token you chose. Export RPA_UI_TOKEN=<at least "
-                              f"{MIN_TOKEN_CHARS} random characters>.")
+            raise ConfigError(
+                f"Ui.start: binding to {host} needs a token you chose. Export RPA_UI_TOKEN=<at least "
+                f"{MIN_TOKEN_CHARS} random characters>."
+            )
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"Ui.start: RPA_UI_TOKEN is shorter than {MIN_TOKEN_CHARS} characters. Choose a longer "
-                          "random one (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`).")
-    base = UiConfig(host=host, port=port, tls_cert=Path(tls_cert) if tls_cert else None,
-                    tls_key=Path(tls_key) if tls_key else None, plan_dirs=plan_dirs)
+        raise ConfigError(
+            f"Ui.start: RPA_UI_TOKEN is shorter than {MIN_TOKEN_CHARS} characters. Choose a longer "
+            "random one (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)."
+        )
+    base = UiConfig(
+        host=host,
+        port=port,
+        tls_cert=Path(tls_cert) if tls_cert else None,
+        tls_key=Path(tls_key) if tls_key else None,
+        plan_dirs=plan_dirs,
+    )
     return replace(base, token=token, token_generated=False) if token else base
 
 
@@ -85,6 +103,7 @@ class Session:
     id: str
     csrf: str
     last_seen: float
+    notice: str | None = None  # what the last action did, shown once by the next page (not in the URL)
 
 
 class Sessions:
@@ -99,7 +118,9 @@ class Sessions:
         return bool(given) and hmac.compare_digest(given.encode(), self._token.encode())
 
     def create(self) -> Session:
-        session = Session(id=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32), last_seen=time.monotonic())
+        session = Session(
+            id=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32), last_seen=time.monotonic()
+        )
         with self._lock:
             self._sessions[session.id] = session
         return session
@@ -132,7 +153,7 @@ def is_public(path: str) -> bool:
 
 
 def allowed_hosts(config: UiConfig) -> set[str] | None:
-    """Host headers a loopback server answers (DNS rebinding); ``None``: any (the user bound wider, with TLS)."""
+    """Host headers a loopback server answers (DNS rebinding); ``None``: any (bound wider, with TLS)."""
     if not is_loopback(config.host):
         return None
     names = {"127.0.0.1", "localhost", "[::1]", config.host if ":" not in config.host else f"[{config.host}]"}
@@ -142,8 +163,10 @@ def allowed_hosts(config: UiConfig) -> set[str] | None:
 SECURITY_HEADERS = {
     # Our pages use our own CSS and one script from /static, nothing else; no framing; no referrer to
     # other sites (the login URL carries the token). "no-referrer" would make form posts say Origin: null.
-    "content-security-policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",

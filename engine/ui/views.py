@@ -25,6 +25,7 @@ STATUS_FILTERS = ["failed"] + [s.value for s in HistoryStatus]
 
 # -- runs ------------------------------------------------------------------------------------------
 
+
 class RunFilter(BaseModel):
     status: str | None = None
     bot: str | None = None
@@ -34,7 +35,9 @@ class RunFilter(BaseModel):
     def query(self) -> str:
         from urllib.parse import urlencode
 
-        return urlencode({k: v for k, v in (("status", self.status), ("bot", self.bot), ("job", self.job)) if v})
+        return urlencode(
+            {k: v for k, v in (("status", self.status), ("bot", self.bot), ("job", self.job)) if v}
+        )
 
 
 def run_filter(params: Any) -> RunFilter:
@@ -42,9 +45,12 @@ def run_filter(params: Any) -> RunFilter:
     if status not in (None, *STATUS_FILTERS):
         status = None
     limit = params.get("limit") or "100"
-    return RunFilter(status=status, bot=(params.get("bot") or "").strip() or None,
-                     job=(params.get("job") or "").strip() or None,
-                     limit=min(max(int(limit), 1), 1000) if limit.isdigit() else 100)
+    return RunFilter(
+        status=status,
+        bot=(params.get("bot") or "").strip() or None,
+        job=(params.get("job") or "").strip() or None,
+        limit=min(max(int(limit), 1), 1000) if limit.isdigit() else 100,
+    )
 
 
 def list_runs(history: History, flt: RunFilter) -> list[RunRecord]:
@@ -57,6 +63,7 @@ def list_runs(history: History, flt: RunFilter) -> list[RunRecord]:
 
 
 # -- bots ------------------------------------------------------------------------------------------
+
 
 class BotParam(BaseModel):
     name: str
@@ -88,10 +95,26 @@ class BotLibrary(BaseModel):
 
 
 def _bot(path: Path, source: str, plan: Any) -> Bot:
-    params = [BotParam(name=n, default=p.default, description=p.description, type=getattr(p, "type", None),
-                       choices=getattr(p, "choices", None)) for n, p in plan.params.items()]
-    return Bot(key=bot_key(path), source=source, path=path, name=plan.name, description=plan.description,
-               params=params, secrets=list(plan.secrets), steps=len(plan.steps))
+    params = [
+        BotParam(
+            name=n,
+            default=p.default,
+            description=p.description,
+            type=getattr(p, "type", None),
+            choices=getattr(p, "choices", None),
+        )
+        for n, p in plan.params.items()
+    ]
+    return Bot(
+        key=bot_key(path),
+        source=source,
+        path=path,
+        name=plan.name,
+        description=plan.description,
+        params=params,
+        secrets=list(plan.secrets),
+        steps=len(plan.steps),
+    )
 
 
 def list_bots(settings: Settings, given: tuple[Path, ...]) -> BotLibrary:
@@ -104,8 +127,11 @@ def list_bots(settings: Settings, given: tuple[Path, ...]) -> BotLibrary:
             raise
         return _plan_files_library(settings, given)
     lib = load_library(settings, list(given))
-    return BotLibrary(bots=[_bot(s.path, s.source, s.plan) for s in lib.skills], folders=list(lib.folders),
-                      errors=[mask(e) for e in lib.errors])
+    return BotLibrary(
+        bots=[_bot(s.path, s.source, s.plan) for s in lib.skills],
+        folders=list(lib.folders),
+        errors=[mask(e) for e in lib.errors],
+    )
 
 
 def _plan_files_library(settings: Settings, given: tuple[Path, ...]) -> BotLibrary:
@@ -132,6 +158,7 @@ def find_bot(settings: Settings, given: tuple[Path, ...], key: str) -> Bot | Non
 
 # -- secrets ---------------------------------------------------------------------------------------
 
+
 class SecretName(BaseModel):
     name: str
     in_store: bool
@@ -144,7 +171,9 @@ class SecretsView(BaseModel):
 
 
 def env_secret_names() -> list[str]:
-    return sorted(k[len(SECRET_ENV_PREFIX):] for k, v in os.environ.items() if k.startswith(SECRET_ENV_PREFIX) and v)
+    return sorted(
+        k[len(SECRET_ENV_PREFIX) :] for k, v in os.environ.items() if k.startswith(SECRET_ENV_PREFIX) and v
+    )
 
 
 def register_known_secrets(settings: Settings) -> None:
@@ -169,10 +198,13 @@ def secrets_view(settings: Settings) -> SecretsView:
     try:
         stored = set(SecretStore(settings).list())
     except RpaError as err:
-        return SecretsView(names=[SecretName(name=n, in_store=False, in_env=True) for n in sorted(env)],
-                           error=mask(err.message))
-    return SecretsView(names=[SecretName(name=n, in_store=n in stored, in_env=n in env)
-                              for n in sorted(stored | env)])
+        return SecretsView(
+            names=[SecretName(name=n, in_store=False, in_env=True) for n in sorted(env)],
+            error=mask(err.message),
+        )
+    return SecretsView(
+        names=[SecretName(name=n, in_store=n in stored, in_env=n in env) for n in sorted(stored | env)]
+    )
 
 
 def secret_names(settings: Settings) -> set[str]:
@@ -180,6 +212,7 @@ def secret_names(settings: Settings) -> set[str]:
 
 
 # -- schedules -------------------------------------------------------------------------------------
+
 
 class JobRow(BaseModel):
     id: str
@@ -222,10 +255,22 @@ def list_schedules(store: Any) -> list[JobRow]:
     for view in store.views():
         job = view.job
         fires = [] if job.paused else next_fires(build_trigger(job.trigger), view.next_run_time)
-        rows.append(JobRow(id=job.id, name=job.name, kind=job.kind, work=mask(job.label()),
-                           trigger=describe(job.trigger), tz=job.trigger.tz, paused=job.paused, next_fires=fires,
-                           last_status=view.last_status, last_scheduled_for=view.last_scheduled_for,
-                           retries=job.retries, timeout_s=job.timeout_s))
+        rows.append(
+            JobRow(
+                id=job.id,
+                name=job.name,
+                kind=job.kind,
+                work=mask(job.label()),
+                trigger=describe(job.trigger),
+                tz=job.trigger.tz,
+                paused=job.paused,
+                next_fires=fires,
+                last_status=view.last_status,
+                last_scheduled_for=view.last_scheduled_for,
+                retries=job.retries,
+                timeout_s=job.timeout_s,
+            )
+        )
     return rows
 
 

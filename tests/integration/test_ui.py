@@ -7,6 +7,7 @@ token or with a crafted path gets back, next to the same request done right (so 
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -64,15 +65,27 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 def start_ui(home: Path, *args: str, **env: str) -> Ui:
     out, err = home.parent / f"ui-{home.name}.out", home.parent / f"ui-{home.name}.err"
     home.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "ui", "--port", "0", *args], cwd=REPO,
-                            env=_env(home, **env), stdout=out.open("w"), stderr=err.open("w"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", "ui", "--port", "0", *args],
+        cwd=REPO,
+        env=_env(home, **env),
+        stdout=out.open("w"),
+        stderr=err.open("w"),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         m = re.search(r"open (\S+/login)(\?token=(\S+))?", out.read_text())
         if m:
             login = m.group(1) + (m.group(2) or "")
-            return Ui(proc, home, m.group(1).rsplit("/login", 1)[0], login, m.group(3) or env.get("RPA_UI_TOKEN", ""),
-                      out, err)
+            return Ui(
+                proc,
+                home,
+                m.group(1).rsplit("/login", 1)[0],
+                login,
+                m.group(3) or env.get("RPA_UI_TOKEN", ""),
+                out,
+                err,
+            )
         if proc.poll() is not None:
             raise AssertionError(f"rpa ui exited {proc.returncode}: {err.read_text()[-2000:]}")
         time.sleep(0.1)
@@ -103,33 +116,57 @@ def seed_run(ui: Ui) -> str:
     shot = run_dir / "screens" / "01-open.png"
     shot.write_bytes(_png())
     (run_dir / "downloads" / "evil.html").write_text("<script>document.title='pwned'</script>")
-    (run_dir / "report.html").write_text("<html><body><h1>seeded report</h1><img src='screens/01-open.png'>"
-                                         "</body></html>")
+    (run_dir / "report.html").write_text(
+        "<html><body><h1>seeded report</h1><img src='screens/01-open.png'></body></html>"
+    )
     with zipfile.ZipFile(run_dir / "trace.zip", "w") as z:
         z.writestr("trace.trace", "seeded trace")
     (run_dir / "log.jsonl").write_text('{"text": "seeded log"}\n')
     (settings.home / "outside.txt").write_text(MARKER)
     (run_dir / "screens" / "link.png").symlink_to(settings.home / "outside.txt")
     now = datetime.now(timezone.utc)
-    history.finish_run(RunOutcome(
-        run_id=run_id, plan_name="seeded_bot", status=RunStatus.succeeded, seconds=1.5, run_dir=str(run_dir),
-        report=str(run_dir / "report.html"), outputs={"total": "1,234.00"}, started_at=now - timedelta(seconds=2),
-        finished_at=now, steps=[StepOutcome(id="open", action="goto", status=StepStatus.succeeded, seconds=0.4,
-                                            screenshot=str(shot))]))
+    history.finish_run(
+        RunOutcome(
+            run_id=run_id,
+            plan_name="seeded_bot",
+            status=RunStatus.succeeded,
+            seconds=1.5,
+            run_dir=str(run_dir),
+            report=str(run_dir / "report.html"),
+            outputs={"total": "1,234.00"},
+            started_at=now - timedelta(seconds=2),
+            finished_at=now,
+            steps=[
+                StepOutcome(
+                    id="open", action="goto", status=StepStatus.succeeded, seconds=0.4, screenshot=str(shot)
+                )
+            ],
+        )
+    )
     return run_id
 
 
 def _png() -> bytes:
     import base64
 
-    return base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    return base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
 
 
 def add_job(ui: Ui, sandbox_url: str, name: str) -> str:
-    from engine.jobs.manage import JobRequest, add_job as add
+    from engine.jobs.manage import JobRequest
+    from engine.jobs.manage import add_job as add
 
-    job = add(JobRequest(file=REPO / "recordings" / "login_and_search.yaml", every="1h", name=name,
-                         params={"base_url": sandbox_url}), settings=ui.settings())
+    job = add(
+        JobRequest(
+            file=REPO / "recordings" / "login_and_search.yaml",
+            every="1h",
+            name=name,
+            params={"base_url": sandbox_url},
+        ),
+        settings=ui.settings(),
+    )
     return job.id
 
 
@@ -149,6 +186,7 @@ def seeded(ui) -> str:
 
 # -- raw HTTP ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class Answer:
     status: int
@@ -160,8 +198,15 @@ class Answer:
         return self.body.decode("utf-8", errors="replace")
 
 
-def request(ui: Ui, method: str, path: str, *, cookie: str | None = None, form: dict[str, str] | None = None,
-            headers: dict[str, str] | None = None) -> Answer:
+def request(
+    ui: Ui,
+    method: str,
+    path: str,
+    *,
+    cookie: str | None = None,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
     """The path goes out byte for byte (no client-side ``..`` clean-up)."""
     conn = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=30)
     all_headers = dict(headers or {})
@@ -197,9 +242,21 @@ def data_paths(ui: Ui, run_id: str) -> list[str]:
     record = History(ui.settings()).get_run(run_id)
     found = listing(record, ui.settings())
     files = [*found["screens"], *found["downloads"], *found["other"]]
-    return ["/", "/bots", "/schedules", "/plan", "/secrets", "/api/runs", "/api/daemon", "/fragments/runs",
-            f"/runs/{run_id}", f"/fragments/runs/{run_id}", f"/api/runs/{run_id}", "/?status=succeeded",
-            *[f"/runs/{run_id}/files/{quote(f)}" for f in files]]
+    return [
+        "/",
+        "/bots",
+        "/schedules",
+        "/plan",
+        "/secrets",
+        "/api/runs",
+        "/api/daemon",
+        "/fragments/runs",
+        f"/runs/{run_id}",
+        f"/fragments/runs/{run_id}",
+        f"/api/runs/{run_id}",
+        "/?status=succeeded",
+        *[f"/runs/{run_id}/files/{quote(f)}" for f in files],
+    ]
 
 
 def readable(body: bytes) -> str:
@@ -211,6 +268,7 @@ def readable(body: bytes) -> str:
 
 
 # -- browser tests ---------------------------------------------------------------------------------
+
 
 async def test_login_and_see_a_run_from_history(ui, seeded, browser):
     context = await browser.new_context()
@@ -253,12 +311,14 @@ async def test_start_a_bot_and_watch_it_finish(ui, sandbox, browser):
         await page.get_by_role("button", name="Store").click()
         await page.get_by_text("Stored password.").wait_for()
         await page.goto(ui.base + "/bots")
-        card = page.locator("section.card", has=page.get_by_role("heading", name="login_and_search", exact=True))
+        card = page.locator(
+            "section.card", has=page.get_by_role("heading", name="login_and_search", exact=True)
+        )
         assert "password" in await card.locator(".tag.ok").inner_text()  # set: no "(not set)"
         await card.locator("input[name='param.base_url']").fill(sandbox.url)
         await card.locator("input[name='param.supplier']").fill("Acme")
         await card.get_by_role("button", name="Run now").click()
-        await page.wait_for_url(re.compile(r"/\?notice="))
+        await page.get_by_text("Started login_and_search").wait_for()
         launch = page.locator("li.launch").first
         # live.js refreshes the list; the launch turns from running to succeeded without a reload
         await launch.locator(".status.ok").wait_for(timeout=90_000)
@@ -306,7 +366,69 @@ async def test_pause_and_resume_a_schedule(ui, sandbox, browser):
         await context.close()
 
 
+QUEUE_PLAN = """
+schema_version: 1
+name: ui_queue_probe
+params:
+  base_url: http://127.0.0.1:8765
+  word: {description: A text the login page must show}
+allowed_domains: [127.0.0.1]
+steps:
+  - {id: open, action: goto, value: "{{ params.base_url }}/login"}
+  - {id: check, action: assert, target: {text: "{{ params.word }}"}, timeout_ms: 1500}
+"""
+
+
+async def test_queue_counts_and_retry_failed(ui, sandbox, browser, tmp_path):
+    from engine.history import History
+
+    plan = tmp_path / "queue_probe.yaml"
+    plan.write_text(QUEUE_PLAN)
+    items = tmp_path / "words.csv"
+    items.write_text("word\nSign in to Sandbox Invoices\nNo such words here\n")
+    done = await asyncio.to_thread(  # the browser's event loop keeps turning meanwhile
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.main",
+            "run",
+            str(plan),
+            "--items",
+            str(items),
+            "--param",
+            f"base_url={sandbox.url}",
+            "--json",
+        ],
+        check=False,
+        cwd=REPO,
+        env=_env(ui.home),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]  # one item failed, so the queue did not succeed
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        await page.goto(ui.login_url)
+        await page.get_by_role("link", name="Queues").click()
+        row = page.locator("tr[data-queue^='words-']")
+        cells = await row.locator("td.num").all_inner_texts()
+        assert cells[:4] == ["2", "1", "1", "0"], cells  # items, done, failed, held
+        await row.get_by_role("button", name="Retry failed").click()
+        launch = page.locator("li.launch").first
+        await launch.locator(".status.bad").wait_for(timeout=90_000)  # the word is still not there
+        runs = History(ui.settings()).list_runs(plan_name="ui_queue_probe", limit=10)
+        assert len(runs) == 3 and sum(r.status == "failed_business" for r in runs) == 2
+        await page.goto(ui.base + "/queues")
+        assert (await row.locator("td.num").all_inner_texts())[:3] == ["2", "1", "1"]
+    finally:
+        await context.close()
+
+
 # -- security --------------------------------------------------------------------------------------
+
 
 def test_no_session_no_data(ui, seeded, sandbox):
     job_id = add_job(ui, sandbox.url, "ui-nosession-test")
@@ -320,8 +442,12 @@ def test_no_session_no_data(ui, seeded, sandbox):
             assert answer.status == 401, (path, bad_cookie, answer.status)
             for word in secrets_of_runs:
                 assert word not in answer.text, (path, word)
-    for path, form in ((f"/schedules/{job_id}/pause", {}), (f"/schedules/{job_id}/remove", {}),
-                       ("/secrets", {"name": "X", "value": "y"}), ("/logout", {})):
+    for path, form in (
+        (f"/schedules/{job_id}/pause", {}),
+        (f"/schedules/{job_id}/remove", {}),
+        ("/secrets", {"name": "X", "value": "y"}),
+        ("/logout", {}),
+    ):
         assert request(ui, "POST", path, form=form).status == 401
     from engine.jobs import JobStore
 
@@ -350,8 +476,14 @@ def test_post_without_csrf_is_refused(ui, sandbox):
         answer = request(ui, "POST", f"/schedules/{job_id}/pause", cookie=cookie, form=form, headers=headers)
         assert answer.status == 403, (form, headers, answer.status)
         assert not store.get(job_id).paused
-        answer = request(ui, "POST", "/secrets", cookie=cookie, form={**form, "name": "CSRF_PROBE", "value": "v1v1v1"},
-                         headers=headers)
+        answer = request(
+            ui,
+            "POST",
+            "/secrets",
+            cookie=cookie,
+            form={**form, "name": "CSRF_PROBE", "value": "v1v1v1"},
+            headers=headers,
+        )
         assert answer.status == 403
         assert "CSRF_PROBE" not in SecretStore(ui.settings()).list()
     answer = request(ui, "POST", f"/schedules/{job_id}/pause", cookie=cookie, form={"csrf": csrf})
@@ -364,9 +496,21 @@ def test_run_files_stay_inside_the_run_folder(ui, seeded):
     prefix = f"/runs/{seeded}/files/"
     ok = request(ui, "GET", prefix + "screens/01-open.png", cookie=cookie)
     assert ok.status == 200 and ok.headers["content-type"] == "image/png"
-    for path in ("../../outside.txt", "..%2f..%2foutside.txt", "%2e%2e/%2e%2e/outside.txt",
-                 "screens/../../../outside.txt", "screens/link.png", "%2Fetc%2Fpasswd", "/etc/passwd",
-                 "..", "../", "../../rpa.db", "../../secrets.json", "screens/%00.png", "screens"):
+    for path in (
+        "../../outside.txt",
+        "..%2f..%2foutside.txt",
+        "%2e%2e/%2e%2e/outside.txt",
+        "screens/../../../outside.txt",
+        "screens/link.png",
+        "%2Fetc%2Fpasswd",
+        "/etc/passwd",
+        "..",
+        "../",
+        "../../rpa.db",
+        "../../secrets.json",
+        "screens/%00.png",
+        "screens",
+    ):
         answer = request(ui, "GET", prefix + path, cookie=cookie)
         assert answer.status == 404, (path, answer.status)
         assert MARKER not in answer.text and "root:" not in answer.text
@@ -384,7 +528,9 @@ def test_run_files_stay_inside_the_run_folder(ui, seeded):
 def test_a_secret_set_through_the_form_never_comes_back(ui, seeded, sandbox):
     value = "ui-" + secrets.token_urlsafe(12)
     cookie, csrf = login(ui)
-    answer = request(ui, "POST", "/secrets", cookie=cookie, form={"csrf": csrf, "name": "UI_PROBE", "value": value})
+    answer = request(
+        ui, "POST", "/secrets", cookie=cookie, form={"csrf": csrf, "name": "UI_PROBE", "value": value}
+    )
     assert answer.status == 303 and value not in answer.headers.get("location", "")
     from engine.secrets import SecretStore
 
@@ -409,18 +555,27 @@ def test_a_secret_set_through_the_form_never_comes_back(ui, seeded, sandbox):
 
 # -- binding ---------------------------------------------------------------------------------------
 
+
 def test_binding_beyond_loopback_needs_tls_and_a_token(tmp_path):
     cert, key = _self_signed(tmp_path)
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
     cases = [
-        ([], {}, "TLS is required"),
-        (["--tls-cert", str(cert), "--tls-key", str(key)], {}, "needs a token you chose"),
-        (["--tls-cert", str(cert)], {"RPA_UI_TOKEN": "x" * 20}, "both --tls-cert and --tls-key"),
-        ([], {"RPA_UI_TOKEN": "short"}, "shorter than"),
+        ("0.0.0.0", [], {}, "TLS is required"),
+        ("0.0.0.0", [], {"RPA_UI_TOKEN": "x" * 20}, "TLS is required"),
+        ("0.0.0.0", tls, {}, "needs a token you chose"),
+        ("0.0.0.0", tls[:2], {"RPA_UI_TOKEN": "x" * 20}, "both --tls-cert and --tls-key"),
+        ("127.0.0.1", [], {"RPA_UI_TOKEN": "short"}, "shorter than"),
     ]
-    for args, env, said in cases:
-        done = subprocess.run([sys.executable, "-m", "engine.cli.main", "ui", "--host", "0.0.0.0", "--port", "0",
-                               *args], cwd=REPO, env=_env(tmp_path / "home", **env), capture_output=True, text=True,
-                              timeout=60)
+    for host, args, env, said in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine.cli.main", "ui", "--host", host, "--port", "0", *args],
+            check=False,
+            cwd=REPO,
+            env=_env(tmp_path / "home", **env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2, (args, done.stderr)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and said in lines[0] and "Traceback" not in done.stderr, done.stderr
@@ -438,6 +593,7 @@ def test_tls_serves_https_with_a_secure_cookie(tmp_path):
         resp = conn.getresponse()
         assert resp.status == 303
         cookie = resp.getheader("set-cookie")
+        conn.close()
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     finally:
         stop_ui(server)
@@ -454,14 +610,25 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
