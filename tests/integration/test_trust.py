@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.errors import FailureKind
 from tests.integration.test_secret_free import encodings
 from tests.integration.two_hosts import TwoHosts
 
@@ -82,7 +83,7 @@ def test_every_escape_is_blocked(hosts, tmp_path):
     assert set(runs) == set(escapes("", 0))
     for name in ("redirect", "userinfo-plan", "userinfo-script", "iframe", "popup", "form-post"):
         run = runs[name]
-        assert run["status"] == "failed" and run["error_kind"] == "domain_blocked", (name, run)
+        assert run["status"] == "failed" and FailureKind(run["error_kind"]).final, (name, run)  # never retried
         assert "'127.0.0.2' blocked" in run["error"], run["error"]
 
 
@@ -95,7 +96,7 @@ def test_file_urls_are_refused_unless_the_plan_allows_them(hosts, tmp_path):
     allowed.write_text(plan("allowed", goto("open", local.as_uri()), read, extra="allow_file: true\n"))
     proc = rpa("run", "--json", str(refused))
     run = json.loads(proc.stdout)
-    assert proc.returncode == 1 and run["error_kind"] == "domain_blocked"
+    assert proc.returncode == 1 and FailureKind(run["error_kind"]).final
     assert "file: URL blocked" in run["error"] and "allow_file: true" in run["error"]
     assert "local-file-content" not in proc.stdout + proc.stderr
     proc = rpa("run", "--json", str(allowed))
