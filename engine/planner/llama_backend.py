@@ -154,7 +154,9 @@ class LlamaBackend:
 
     @staticmethod
     def _last_log(default: str) -> str:
-        return _LOG[-1].rstrip(".") if _LOG else default
+        """llama.cpp's reason: its first error line since the last clear (later ones only repeat it)."""
+        errors = [ln for ln in _LOG if "error" in ln.lower() or "failed" in ln.lower()] or list(_LOG)
+        return errors[0].split(": ", 1)[-1].rstrip(".")[:160] if errors else default
 
     # -- text ------------------------------------------------------------------------------------
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
@@ -212,6 +214,7 @@ class LlamaBackend:
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, logits
             b.seq_id[i][0] = seq
         t0 = time.perf_counter()
+        _LOG.clear()
         rc = self.L.llama_decode(self._ctx, b)
         self.model_s += time.perf_counter() - t0
         if rc != 0:

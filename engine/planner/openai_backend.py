@@ -137,6 +137,9 @@ class OpenAIBackend:
                 continue
             finally:
                 self.server_s += time.perf_counter() - t0
+            if resp.status_code >= 500 and "validation error" in resp.text[:2000].lower():
+                # llama-cpp-python's server reports a request shape it rejects as HTTP 500: no retry helps
+                raise _Refused(resp.status_code, resp.text[:300])
             if resp.status_code == 429 or resp.status_code >= 500:
                 last = f"answered HTTP {resp.status_code}"
                 continue
