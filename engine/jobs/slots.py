@@ -1,4 +1,4 @@
-"""What history says about one scheduled time of a job: ended (and how), in progress, or which attempt is owed.
+"""What history says about one scheduled time of a job: ended (and how), in progress, or the attempt owed.
 
 One rule for the daemon, its workers, the claims and start-up recovery. A success, a business
 failure, a timeout or a missed time ends the time. An application failure or an interruption ends
@@ -33,7 +33,7 @@ def ends_slot(status: HistoryStatus, attempt: int, last_attempt: int | None) -> 
 
 
 def failure_status(kind: FailureKind) -> HistoryStatus:
-    """The history status of a run that failed with ``kind`` (history's own rule, for rows without an outcome)."""
+    """The history status of a run that failed with ``kind`` (history's own rule, for a row without outcome)."""
     return HistoryStatus(history_status(RunOutcome(run_id="-", plan_name="-", status=RunStatus.failed,
                                                    error_kind=kind)))
 
@@ -55,7 +55,7 @@ class Verdict(BaseModel):
     def owed(self) -> bool:
         """Another attempt is due (nothing ended it, nothing runs it)."""
         return self.ended is None and not self.in_progress and (
-            self.last_attempt is None or self.next_attempt <= self.last_attempt or self.next_attempt == 1)
+            self.last_attempt is None or self.next_attempt <= self.last_attempt)
 
     def may_run(self, attempt: int) -> bool:
         return self.owed and attempt >= self.next_attempt
@@ -67,6 +67,7 @@ def judge(marks: Iterable[tuple[int, HistoryStatus]], last_attempt: int | None) 
     ending = [(a, s) for a, s in marks if ends_slot(s, a, last_attempt)]
     ended = None
     if ending:
-        ended = HistoryStatus.succeeded if any(s is HistoryStatus.succeeded for _, s in ending) else max(ending)[1]
+        succeeded = any(s is HistoryStatus.succeeded for _, s in ending)
+        ended = HistoryStatus.succeeded if succeeded else max(ending)[1]
     return Verdict(ended=ended, in_progress=any(s is HistoryStatus.running for _, s in marks),
                    next_attempt=max((a for a, _ in marks), default=0) + 1, last_attempt=last_attempt)

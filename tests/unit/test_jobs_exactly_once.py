@@ -53,12 +53,13 @@ def claim_of(store: JobStore) -> list[tuple[int, str, str | None]]:
 
 def test_the_row_that_ends_a_time_closes_its_claim_in_the_same_transaction(store: JobStore) -> None:
     put_job(store)
-    history = History(get_settings())  # another object on the same database, as the loop in a worker has
+    history = History(get_settings())  # another object on the same database, as the loop's in a worker
     assert store.claim("job", SLOT, 1)
     run_id = start(history)
     assert claim_of(store) == [(1, "running", None)]
     with store.engine.begin() as conn:  # a claim that cannot be closed must take the row down with it
-        conn.execute(text("CREATE TRIGGER refuse BEFORE UPDATE ON job_claims BEGIN SELECT RAISE(ABORT, 'no'); END"))
+        conn.execute(text("CREATE TRIGGER refuse BEFORE UPDATE ON job_claims "
+                          "BEGIN SELECT RAISE(ABORT, 'no'); END"))
     with pytest.raises(Exception, match="no"):
         finish(history, run_id, 1, None)
     assert history.get_run(run_id).status == "running" and claim_of(store) == [(1, "running", None)]
@@ -99,8 +100,8 @@ KILL_POINTS = {
     "between attempts (backoff)": ([(1, FailureKind.application)], 1, [(1, "failed_application")], 2),
     "last attempt running": ([(1, None)], 0, [(1, "interrupted")], None),
     "claim open after success (older store)": ([(1, "ok")], 1, [(1, "succeeded")], None),
-    "claim open after business failure (older store)": ([(1, FailureKind.business)], 3, [(1, "failed_business")],
-                                                        None),
+    "claim open after business failure (older store)": (
+        [(1, FailureKind.business)], 3, [(1, "failed_business")], None),
 }
 
 
@@ -134,5 +135,5 @@ def test_a_missed_time_is_recorded_once_and_never_over_a_claim(store: JobStore) 
     later = WHEN.replace(hour=12)
     assert record_missed(store, job, later, "late") and not record_missed(store, job, later, "late")
     assert [(r.status, r.attempt) for r in store.history.list_runs(job_id="job")] == [("missed", 1)]
-    assert [(c.slot, c.state) for c in store.claims("job", states=(ClaimState.missed,))] == [(slot_key(later),
-                                                                                               "missed")]
+    missed = store.claims("job", states=(ClaimState.missed,))
+    assert [(c.slot, c.state) for c in missed] == [(slot_key(later), "missed")]
