@@ -89,11 +89,13 @@ def route_for_run(instruction: str, params: dict[str, str], url: str | None, *, 
     """The routing step of `rpa run --instruction`: prints the choice and why in one line; an ambiguous
     instruction prints the best candidates and exits 2; None means the open-world planner takes it."""
     from engine.skills import route_instruction
-    from engine.skills.run import AmbiguousRoutingError, check_routing
+    from engine.skills.run import AmbiguousRoutingError, check_routing, with_start_url
 
     routing = route_instruction(instruction, _settings(), params=params)
     try:
         routed = check_routing(routing, url=url)
+        if routed is not None:
+            with_start_url(routed, url, params)
     except AmbiguousRoutingError:
         err_console.print(f"ambiguous: {routing.reason.removeprefix('ambiguous: ')}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -60,7 +60,7 @@ class Filled(BaseModel):
     """A param value and where it came from (a span of the instruction, or one of the param's choices)."""
 
     value: str
-    source: str = Field(description="'span' or 'choice'.")
+    source: str = Field(description="'span', 'choice', or 'option' (the start URL given with the instruction).")
     start: int = Field(-1, description="Character offset of the span in the instruction.")
 
 

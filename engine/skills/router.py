@@ -109,7 +109,7 @@ class Router:
                 k = 2.0 if n == 0 else 1.0  # the leading word of a request is usually its verb
                 weight += k
                 explained += k if w in self.vocab[i] else 0.0
-            coverage = explained / weight if weight else 1.0
+            coverage = explained / weight if weight else 0.0  # no words: no evidence for any skill
             out.append(PartScore(skill, lex[i], evidence, coverage, loose, filled))
         return out
 

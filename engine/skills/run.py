@@ -13,7 +13,7 @@ from loguru import logger
 
 from engine.config import Settings
 from engine.errors import ConfigError, FailureKind, RpaError
-from engine.skills.models import Routing, RouteStatus
+from engine.skills.models import Filled, Routing, RouteStatus
 
 
 class AmbiguousRoutingError(RpaError):
@@ -26,10 +26,14 @@ class AmbiguousRoutingError(RpaError):
         super().__init__(f"Skills.route: {routing.reason}")
 
 
-def check_routing(routing: Routing, *, url: str | None) -> Routing | None:
-    """The routing to run, or None for the open-world planner; raises when neither can go on."""
-    if routing.status is RouteStatus.ambiguous:
+def check_routing(routing: Routing, *, url: str | None, planner_if_unsure: bool = False) -> Routing | None:
+    """The routing to run, or None for the open-world planner; raises when neither can go on.
+    ``planner_if_unsure``: an ambiguous routing with a start URL goes to the planner (no bot runs)."""
+    if routing.status is RouteStatus.ambiguous and not (planner_if_unsure and url):
         raise AmbiguousRoutingError(routing)
+    if routing.status is RouteStatus.ambiguous:
+        logger.info("skills: {}; planning in the open at {}", routing.reason, url)
+        return None
     if routing.status is RouteStatus.none:
         if not url:
             raise ConfigError(f"Skills.route: {routing.reason} for \"{routing.instruction}\", and without --url "
@@ -45,4 +49,25 @@ def route_job(spec: Any, settings: Settings) -> Routing | None:
     from engine.skills import route_instruction
 
     routing = route_instruction(spec.instruction, settings, params=dict(spec.params or {}))
-    return check_routing(routing, url=spec.url)
+    routed = check_routing(routing, url=spec.url, planner_if_unsure=True)
+    return with_start_url(routed, spec.url, spec.params or {}) if routed is not None else None
+
+
+def with_start_url(routing: Routing, url: str | None, given: dict[str, str]) -> Routing:
+    """A start URL given with the instruction fills each url param the instruction leaves unsaid
+    (an origin-only default such as ``http://127.0.0.1:8765`` takes the URL's origin)."""
+    if not url:
+        return routing
+    from urllib.parse import urlsplit
+
+    from engine.skills.text import value_type
+
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    for c in routing.chosen:
+        for name, p in c.plan.params.items():
+            if name in c.params or name in given or value_type(p.type, p.default) != "url":
+                continue
+            bare = p.default is not None and urlsplit(p.default).path in ("", "/")
+            c.params[name] = Filled(value=origin if bare else url, source="option")
+    return routing
