@@ -82,8 +82,13 @@ def cmd_bench_models(
                        seed=seed, threads=threads)
     text = json.dumps(result, indent=2)
     if out:
-        with open(out, "x", encoding="utf-8") as f:  # never overwrites
-            f.write(text + "\n")
+        from pathlib import Path
+
+        from engine.errors import ConfigError
+
+        if Path(out).exists():
+            raise ConfigError(f"Bench.models: {out} exists. Give another --out (results are never overwritten).")
+        Path(out).write_text(text + "\n", encoding="utf-8")
     sys.stdout.write(text + "\n")
 
 

@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 from engine.config import Settings
 from engine.errors import ConfigError
 
-DOCTOR_PAGE = "\n".join([
+DOCTOR_LINES = (
     '[e1] link "Home"', '[e2] link "Invoices"', '[e3] heading "Sign in to Sandbox Invoices"',
-    '[e4] textbox "Username"', '[e5] textbox "Password"', '[e6] button "Sign in"', '[e7] link "Forgot password?"'])
+    '[e4] textbox "Username"', '[e5] textbox "Password"', '[e6] button "Sign in"', '[e7] link "Forgot password?"')
+DOCTOR_PAGE = "\n".join(DOCTOR_LINES)
 DOCTOR_ANSWERS = ['click e6 "Sign in"', 'click e7 "Forgot password?"', 'click e1 "Home"', 'click e2 "Invoices"']
 
 

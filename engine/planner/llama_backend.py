@@ -11,6 +11,7 @@ llama.cpp's own grammar sampler: the output is one of them by construction.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import random
@@ -367,7 +368,5 @@ class LlamaBackend:
             self._model = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # at interpreter shutdown the library may be gone already
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown: the library may be gone already
-            pass

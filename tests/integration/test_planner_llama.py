@@ -13,15 +13,16 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (optional extra: pip install '.[llama]')")
 
-from engine.config import get_settings  # noqa: E402
-from engine.errors import ConfigError  # noqa: E402
-from engine.planner import make_backend  # noqa: E402
-from engine.planner.prompts import decision_messages  # noqa: E402
+from engine.config import get_settings
+from engine.errors import ConfigError
+from engine.planner import make_backend
+from engine.planner.prompts import decision_messages
 
 pytestmark = pytest.mark.model
 
-PAGE = "\n".join(['[e1] link "Home"', '[e2] link "Invoices"', '[e3] textbox "Username"', '[e4] textbox "Password"',
-                  '[e5] button "Sign in"', '[e6] link "Forgot password?"'])
+LINES = ('[e1] link "Home"', '[e2] link "Invoices"', '[e3] textbox "Username"', '[e4] textbox "Password"',
+         '[e5] button "Sign in"', '[e6] link "Forgot password?"')
+PAGE = "\n".join(LINES)
 ANSWERS = ['click e5 "Sign in"', 'click e6 "Forgot password?"', 'click e1 "Home"', 'fill e3 "Username" = "alice"']
 
 
@@ -79,7 +80,7 @@ def test_a_gguf_that_is_not_a_model_is_one_line(tmp_path) -> None:
 
 def test_rpa_doctor_answers_one_decision_with_timings(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "engine.cli.main", "doctor", "--backend", "llama", "--json"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["backend"] == "llama" and data["ok"] is True and data["chosen"] in data["answers"]
@@ -88,6 +89,6 @@ def test_rpa_doctor_answers_one_decision_with_timings(tmp_path) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_text("hello")
     out = subprocess.run([sys.executable, "-m", "engine.cli.main", "doctor", "--backend", "llama", "--model",
-                          str(bad)], capture_output=True, text=True, timeout=120)
+                          str(bad)], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 1 and "Planner.llama: " in out.stderr and "is not a GGUF file" in out.stderr
     assert "Traceback" not in out.stderr
