@@ -138,32 +138,22 @@ def invoice_plan(tmp_path: Path) -> Path:
     return path
 
 
+def queue(plan: Path, items: Path, base_url: str, **kw: Any) -> Any:
+    """The engine's own entry point, in this process (the CLI tests below use subprocesses)."""
+    from engine.items import QueueRequest, run_queue
+
+    return run_queue(QueueRequest(plan_path=plan, items_path=items, params={"base_url": base_url}, **kw))
+
+
 def test_csv_round_trip_resume_list_show_and_history(sandbox: Any, tmp_path: Path) -> None:
     items = write_csv(tmp_path / "invoices.csv", "supplier", ["INV-1001", "INV-1007"])
     out = tmp_path / "out.csv"
-    args = (
-        "run",
-        str(SEARCH),
-        "--items",
-        str(items),
-        "--output",
-        str(out),
-        "--param",
-        f"base_url={sandbox.url}",
-        "--concurrency",
-        "2",
-        "--json",
-    )
+    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", f"base_url={sandbox.url}",
+            "--concurrency", "2", "--json")  # fmt: skip
     first = rpa(*args)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
-    assert (result["items"], result["done"], result["failed"], result["left"], result["ran"]) == (
-        2,
-        2,
-        0,
-        0,
-        2,
-    )
+    assert [result[k] for k in ("items", "done", "failed", "left", "ran")] == [2, 2, 0, 0, 2]
     rows = csv_rows(out)
     assert [(r["supplier"], r["status"], r["count"], r["attempt"]) for r in rows] == [
         ("INV-1001", "succeeded", "1 invoice found", "1"),
@@ -173,21 +163,19 @@ def test_csv_round_trip_resume_list_show_and_history(sandbox: Any, tmp_path: Pat
     assert Path(rows[0]["report"]).exists()
     assert 'id="queue"' in Path(result["report"]).read_text(encoding="utf-8")
 
-    again = rpa(*args)  # resumes: nothing left to do
-    assert again.returncode == 0 and json.loads(again.stdout)["ran"] == 0
-    with open(items, "a", encoding="utf-8") as f:
-        f.write("INV-1012\n")
-    items.write_text("supplier\nINV-1012\nINV-1001\nINV-1007\n", encoding="utf-8")  # reordered + one new row
-    third = json.loads(rpa(*args).stdout)
-    assert (third["items"], third["done"], third["ran"], third["skipped"]) == (3, 3, 1, 2)
+    items.write_text("supplier\nINV-1012\nINV-1001\nINV-1007\n", encoding="utf-8")  # reordered, one new row
+    again = rpa(*args)  # the same command resumes: only the new row runs
+    assert again.returncode == 0, again.stderr
+    resumed = json.loads(again.stdout)
+    assert [resumed[k] for k in ("items", "done", "ran", "skipped")] == [3, 3, 1, 2]
     assert len(item_runs()) == 3  # each item succeeded once, no run repeated
+    assert [r["supplier"] for r in csv_rows(out)] == ["INV-1012", "INV-1001", "INV-1007"]
 
     listed = json.loads(rpa("items", "list", "--json").stdout)["queues"]
     assert [(q["queue"], q["items"], q["done"], q["left"]) for q in listed] == [(result["queue"], 3, 3, 0)]
     shown = rpa("items", "show", result["queue"][:10])
     assert shown.returncode == 0 and "3 items, 3 done, 0 failed" in shown.stdout
-    history = json.loads(rpa("history", "--json").stdout)
-    assert history["queues"][0]["done"] == 3
+    assert json.loads(rpa("history", "--json").stdout)["queues"][0]["done"] == 3
     assert "Queues" in rpa("history").stdout
 
 
@@ -198,139 +186,70 @@ def test_xlsx_in_jsonl_out_and_jsonl_in_xlsx_out(sandbox: Any, tmp_path: Path) -
     book.active.append(["INV-1004"])
     book.create_sheet("Notes").append(["anything"])
     book.save(tmp_path / "in.xlsx")
-    several = rpa(
-        "run", str(SEARCH), "--items", str(tmp_path / "in.xlsx"), "--param", f"base_url={sandbox.url}"
-    )
-    assert (
-        several.returncode == 1 and "has 2 sheets (Todo, Notes). Name one with --sheet NAME" in several.stderr
-    )
+    several = rpa("run", str(SEARCH), "--items", str(tmp_path / "in.xlsx"), "--param", f"base_url={sandbox.url}")
+    assert several.returncode == 1 and "has 2 sheets (Todo, Notes). Name one with --sheet NAME" in several.stderr
+
     out = tmp_path / "out.jsonl"
-    proc = rpa(
-        "run",
-        str(SEARCH),
-        "--items",
-        str(tmp_path / "in.xlsx"),
-        "--sheet",
-        "Todo",
-        "--output",
-        str(out),
-        "--param",
-        f"base_url={sandbox.url}",
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert queue(SEARCH, tmp_path / "in.xlsx", sandbox.url, sheet="Todo", output=out).ok
     [row] = [json.loads(x) for x in out.read_text().splitlines()]
-    assert (
-        row["supplier"] == "INV-1004"
-        and row["status"] == "succeeded"
-        and row["invoices"][0]["Supplier"] == "Globex GmbH"
-    )
+    assert row["supplier"] == "INV-1004" and row["status"] == "succeeded"
+    assert row["invoices"][0]["Supplier"] == "Globex GmbH"  # JSON lines keep the table as structure
 
     (tmp_path / "in.jsonl").write_text('{"supplier": "INV-1002"}\n', encoding="utf-8")
-    proc = rpa(
-        "run",
-        str(SEARCH),
-        "--items",
-        str(tmp_path / "in.jsonl"),
-        "--output",
-        str(tmp_path / "out.xlsx"),
-        "--param",
-        f"base_url={sandbox.url}",
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert queue(SEARCH, tmp_path / "in.jsonl", sandbox.url, output=tmp_path / "out.xlsx").ok
     sheet = load_workbook(tmp_path / "out.xlsx").active
-    header = [c.value for c in sheet[1]]
-    values = dict(zip(header, [c.value for c in sheet[2]]))
-    assert (
-        values["supplier"] == "INV-1002"
-        and values["status"] == "succeeded"
-        and values["count"] == "1 invoice found"
-    )
+    values = dict(zip([c.value for c in sheet[1]], [c.value for c in sheet[2]], strict=True))
+    assert values["supplier"] == "INV-1002" and values["status"] == "succeeded"
+    assert values["count"] == "1 invoice found"
 
 
-def test_business_and_application_failures_in_one_queue(
-    invoice_plan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_business_and_application_failures_in_one_queue(invoice_plan: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     from bots.sandbox import start_sandbox
 
     monkeypatch.setenv("RPA_STEP_TIMEOUT_MS", "3000")  # an expectation on a 500 page fails sooner
+    items = tmp_path / "mixed.csv"
+    items.write_text("number,base_url\nINV-1007,\nINV-9999,\nINV-1010,http://127.0.0.1:9\nINV-1020,\n")
+    out = tmp_path / "out.csv"
     with start_sandbox(port=0, flaky=0.15, seed=3, slow=(0.05, 0.1)) as site:
-        items = tmp_path / "mixed.csv"
-        items.write_text(
-            "number,base_url\nINV-1007,\nINV-9999,\nINV-1010,http://127.0.0.1:9\nINV-1020,\n",
-            encoding="utf-8",
-        )
-        out = tmp_path / "out.csv"
-        args = (
-            "run",
-            str(invoice_plan),
-            "--items",
-            str(items),
-            "--output",
-            str(out),
-            "--param",
-            f"base_url={site.url}",
-            "--concurrency",
-            "3",
-            "--json",
-        )
-        proc = rpa(*args)
-        assert proc.returncode == 1, proc.stderr
+        first = queue(invoice_plan, items, site.url, output=out, concurrency=3, retries=1)
         rows = {r["number"]: r for r in csv_rows(out)}
         assert rows["INV-1007"]["status"] == "succeeded" and rows["INV-1007"]["total"] == "930.00"
         assert rows["INV-1020"]["status"] == "succeeded"
-        assert (
-            rows["INV-9999"]["status"] == "failed_business" and rows["INV-9999"]["error_kind"] == "business"
-        )
-        assert "404" in rows["INV-9999"]["error"]
-        tries = sorted(
-            (r.attempt, r.status)
-            for r in item_runs()
-            if r.id == rows["INV-9999"]["run_id"]
-            or r.job_id == next(x.job_id for x in item_runs() if x.id == rows["INV-9999"]["run_id"])
-        )
-        assert tries[-1][1] == "failed_business" and all(s == "failed_application" for _, s in tries[:-1])
-        assert rows["INV-1010"]["status"] == "failed_application"
-        assert rows["INV-1010"]["error_kind"] == "application" and int(rows["INV-1010"]["attempt"]) > 1
-        summary = json.loads(proc.stdout)
-        assert (summary["done"], summary["failed"], summary["left"]) == (2, 2, 0)
+        assert rows["INV-9999"]["status"] == "failed_business" and rows["INV-9999"]["error_kind"] == "business"
+        assert "HTTP 404" in rows["INV-9999"]["error"]
+        job = next(r.job_id for r in item_runs() if r.id == rows["INV-9999"]["run_id"])
+        tries = sorted((r.attempt, r.status) for r in item_runs() if r.job_id == job)
+        assert tries[-1][1] == "failed_business"  # a business error is never retried
+        assert all(s == "failed_application" for _, s in tries[:-1])  # (an injected 500 before it may be)
+        assert rows["INV-1010"]["status"] == "failed_application" and rows["INV-1010"]["error_kind"] == "application"
+        assert rows["INV-1010"]["attempt"] == "2"  # retried per the policy (retries=1)
+        s = first.summary
+        assert (first.ok, s.done, s.failed, s.left) == (False, 2, 2, 0)
 
-        retried = rpa("items", "retry", summary["queue"], "--failed", "--json")  # the failed ones only
-        again = json.loads(retried.stdout)
-        assert retried.returncode == 1 and (again["ran"], again["skipped"], again["done"]) == (2, 2, 2)
+        again = queue(invoice_plan, items, site.url, output=out, only_failed=True, retries=0)
+        assert (again.ran, again.skipped, again.summary.done) == (2, 2, 2)
+        again_rows = {r["number"]: r for r in csv_rows(out)}
+        assert again_rows["INV-1010"]["attempt"] == "3"  # attempts go on counting across runs of the queue
 
 
 def test_sigkill_mid_item_then_the_same_command_resumes(sandbox: Any, tmp_path: Path) -> None:
     items = write_csv(tmp_path / "kill.csv", "supplier", ["INV-1001", "INV-1002", "INV-1003"])
     out = tmp_path / "out.csv"
-    args = (
-        "run",
-        str(SEARCH),
-        "--items",
-        str(items),
-        "--output",
-        str(out),
-        "--param",
-        f"base_url={sandbox.url}",
-    )
+    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", f"base_url={sandbox.url}")
     proc = start(*args)
     try:
         # OUT is rewritten as items finish: a person sees the first result while the batch runs
-        wait_for(
-            lambda: out.exists() and "succeeded" in [r["status"] for r in csv_rows(out)],
-            "OUT to show an item",
-        )
-        cut = wait_for(
-            lambda: [r for r in item_runs() if r.status == "running"], "a second item to be running"
-        )
+        wait_for(lambda: out.exists() and "succeeded" in [r["status"] for r in csv_rows(out)], "OUT to show an item")
+        cut = wait_for(lambda: [r for r in item_runs() if r.status == "running"], "a second item to be running")
     finally:
         kill(proc)
     assert [r.status for r in item_runs() if r.id == cut[0].id] == ["running"]  # what a kill leaves
 
     resumed = rpa(*args, "--json")
     assert resumed.returncode == 0, resumed.stderr
-    runs = item_runs()
     per_item: dict[str, list[tuple[int, str]]] = {}
-    for r in sorted(runs, key=lambda r: r.started_at):
+    for r in sorted(item_runs(), key=lambda r: r.started_at):
         per_item.setdefault(r.job_id, []).append((r.attempt, r.status))
     assert len(per_item) == 3 and all(sum(s == "succeeded" for _, s in v) == 1 for v in per_item.values())
     assert per_item[cut[0].job_id] == [(1, "interrupted"), (2, "succeeded")]
@@ -340,23 +259,20 @@ def test_sigkill_mid_item_then_the_same_command_resumes(sandbox: Any, tmp_path: 
 
 def test_a_cut_off_item_of_a_non_idempotent_plan_is_held(sandbox: Any, tmp_path: Path) -> None:
     plan = tmp_path / "search_once.yaml"
-    plan.write_text(
-        SEARCH.read_text(encoding="utf-8").replace(
-            "name: login_and_search", "name: search_once\nidempotent: false"
-        )
-    )
+    text = SEARCH.read_text(encoding="utf-8")
+    plan.write_text(text.replace("name: login_and_search", "name: search_once\nidempotent: false"))
     items = write_csv(tmp_path / "held.csv", "supplier", ["INV-1001"])
-    args = ("run", str(plan), "--items", str(items), "--param", f"base_url={sandbox.url}")
-    proc = start(*args)
+    proc = start("run", str(plan), "--items", str(items), "--param", f"base_url={sandbox.url}")
     try:
         wait_for(lambda: [r for r in item_runs() if r.status == "running"], "the item to be running")
     finally:
         kill(proc)
-    held = rpa(*args)
-    assert held.returncode == 1 and "(held)" in held.stderr and "rpa items retry" in held.stderr
+    held = queue(plan, items, sandbox.url)
+    assert [v.state.value for v in held.items] == ["held"] and held.ran == 0 and not held.ok
     assert [r.status for r in item_runs()] == ["interrupted"]  # not re-run on its own
-    queue = json.loads(rpa("items", "list", "--json").stdout)["queues"][0]["queue"]
-    retried = rpa("items", "retry", queue, "--json")
+    shown = rpa("items", "show", held.summary.queue)
+    assert "held" in shown.stdout and "1 held" in shown.stdout
+    retried = rpa("items", "retry", held.summary.queue, "--json")  # a person decided
     assert retried.returncode == 0, retried.stderr
     assert sorted(r.status for r in item_runs()) == ["interrupted", "succeeded"]
 
@@ -364,65 +280,29 @@ def test_a_cut_off_item_of_a_non_idempotent_plan_is_held(sandbox: Any, tmp_path:
 def test_producer_rows_become_a_consumers_items(sandbox: Any, invoice_plan: Path, tmp_path: Path) -> None:
     searches = write_csv(tmp_path / "searches.csv", "supplier", ["INV-1007", "INV-1012"])
     found = tmp_path / "found.jsonl"
-    args = (
-        "run",
-        str(SEARCH),
-        "--items",
-        str(searches),
-        "--emit-items",
-        str(found),
-        "--param",
-        f"base_url={sandbox.url}",
-    )
-    assert rpa(*args).returncode == 0
-    assert rpa(*args).returncode == 0  # resumed: nothing emitted twice
+    assert queue(SEARCH, searches, sandbox.url, emit_items=found, concurrency=2).emitted == 2
+    assert queue(SEARCH, searches, sandbox.url, emit_items=found).emitted == 0  # resumed: nothing twice
     rows = [json.loads(x) for x in found.read_text().splitlines()]
     assert sorted(r["number"] for r in rows) == ["INV-1007", "INV-1012"] and all(r["_source"] for r in rows)
     out = tmp_path / "totals.csv"
-    proc = rpa(
-        "run",
-        str(invoice_plan),
-        "--items",
-        str(found),
-        "--output",
-        str(out),
-        "--param",
-        f"base_url={sandbox.url}",
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert sorted((r["number"], r["total"]) for r in csv_rows(out)) == [
-        ("INV-1007", "930.00"),
-        ("INV-1012", "852.00"),
-    ]
+    assert queue(invoice_plan, found, sandbox.url, output=out, concurrency=2).ok
+    totals = sorted((r["number"], r["total"]) for r in csv_rows(out))
+    assert totals == [("INV-1007", "930.00"), ("INV-1012", "852.00")]
 
 
-@pytest.mark.parametrize(
-    ("name", "text", "message"),
-    [
-        ("unknown.csv", "supplier,colour\nINV-1,red\n", "column 'colour' of unknown.csv is not a param"),
-        ("missing.csv", "supplier\nINV-1\n", "missing.csv has no column 'number'"),
-        ("broken.csv", 'number\nINV-1\n"INV-2\n', "broken.csv:3: malformed CSV"),
-        (
-            "fields.csv",
-            "number,supplier\nINV-1,a\nINV-2,a,b\n",
-            "fields.csv:3: 3 fields where the header has 2",
-        ),
-        ("empty.csv", "", "empty.csv is empty"),
-        (
-            "typed.jsonl",
-            '{"number": "INV-1"}\n{"number": ["INV-2"]}\n',
-            "typed.jsonl:2: 'number' is a JSON list",
-        ),
-    ],
-)
-def test_bad_items_are_one_line_and_start_no_run(
-    invoice_plan: Path, tmp_path: Path, name: str, text: str, message: str
-) -> None:
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("unknown.csv", "supplier,colour\nINV-1,red\n", "column 'colour' of unknown.csv is not a param"),
+    ("missing.csv", "supplier\nINV-1\n", "missing.csv has no column 'number'"),
+    ("broken.csv", 'number\nINV-1\n"INV-2\n', "broken.csv:3: malformed CSV"),
+    ("fields.csv", "number,supplier\nINV-1,a\nINV-2,a,b\n", "fields.csv:3: 3 fields where the header has 2"),
+    ("empty.csv", "", "empty.csv is empty"),
+    ("typed.jsonl", '{"number": "INV-1"}\n{"number": ["INV-2"]}\n', "typed.jsonl:2: 'number' is a JSON list"),
+])  # fmt: skip
+def test_bad_items_are_one_line_and_start_no_run(invoice_plan: Path, tmp_path: Path, name: str, text: str,
+                                                 message: str) -> None:  # fmt: skip
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    proc = rpa(
-        "run", str(invoice_plan), "--items", str(path), "--output", str(tmp_path / "out.csv"), timeout=60
-    )
+    proc = rpa("run", str(invoice_plan), "--items", str(path), "--output", str(tmp_path / "out.csv"), timeout=60)
     assert proc.returncode == 1
     assert message in proc.stderr and proc.stderr.strip().startswith("error: Items.")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
