@@ -94,24 +94,15 @@ def unstored_lines(names: list[str]) -> list[str]:
 
 
 def _describe(plan: Any) -> Any:
-    """Ask the planner for a one-line description; the recording is saved either way."""
+    """Name and describe the params and the skill from the recorded steps (engine.skills.describe);
+    the recording is saved either way."""
+    from engine.skills.describe import describe_plan
+
     try:
-        from engine.planner import get_planner
-    except ImportError:
-        typer.echo("--describe: the planner is not installed; saving without a description", err=True)
-        return plan
-    try:
-        planner = get_planner()
-        fn = getattr(planner, "describe", None)
-        if fn is None:
-            typer.echo("--describe: this planner cannot describe plans; saving without", err=True)
-            return plan
-        line = str(fn(plan)).strip().splitlines()[0][:200]
+        return describe_plan(plan)
     except Exception as err:  # a description is a nicety, never a reason to lose a recording
         logger.warning("recorder: describe failed: {}", err)
         return plan
-    notes = plan.description
-    return plan.model_copy(update={"description": f"{line} {notes}".strip()})
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -122,7 +113,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         headed: bool = typer.Option(True, "--headed/--headless", help="Visible window (default)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing file."),
         sensitive: list[str] = typer.Option([], "--sensitive", help="CSS selector of a field to treat as a secret."),
-        describe: bool = typer.Option(False, "--describe", help="Let the planner write a one-line description."),
+        describe: bool = typer.Option(False, "--describe", help="Write the skill's description and give its params names and descriptions from the steps."),
         name: str | None = typer.Option(None, "--name", help="Plan name (default: file name)."),
     ) -> None:
         """Record a bot: do the work once in the browser; closing the window saves the plan."""
