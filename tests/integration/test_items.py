@@ -148,8 +148,8 @@ def queue(plan: Path, items: Path, base_url: str, **kw: Any) -> Any:
 def test_csv_round_trip_resume_list_show_and_history(sandbox: Any, tmp_path: Path) -> None:
     items = write_csv(tmp_path / "invoices.csv", "supplier", ["INV-1001", "INV-1007"])
     out = tmp_path / "out.csv"
-    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", f"base_url={sandbox.url}",
-            "--concurrency", "2", "--json")  # fmt: skip
+    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out),
+            "--param", f"base_url={sandbox.url}", "--concurrency", "2", "--json")  # fmt: skip
     first = rpa(*args)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
@@ -186,8 +186,10 @@ def test_xlsx_in_jsonl_out_and_jsonl_in_xlsx_out(sandbox: Any, tmp_path: Path) -
     book.active.append(["INV-1004"])
     book.create_sheet("Notes").append(["anything"])
     book.save(tmp_path / "in.xlsx")
-    several = rpa("run", str(SEARCH), "--items", str(tmp_path / "in.xlsx"), "--param", f"base_url={sandbox.url}")
-    assert several.returncode == 1 and "has 2 sheets (Todo, Notes). Name one with --sheet NAME" in several.stderr
+    book_path = tmp_path / "in.xlsx"
+    several = rpa("run", str(SEARCH), "--items", str(book_path), "--param", f"base_url={sandbox.url}")
+    assert several.returncode == 1
+    assert "has 2 sheets (Todo, Notes). Name one with --sheet NAME" in several.stderr
 
     out = tmp_path / "out.jsonl"
     assert queue(SEARCH, tmp_path / "in.xlsx", sandbox.url, sheet="Todo", output=out).ok
@@ -216,13 +218,14 @@ def test_business_and_application_failures_in_one_queue(invoice_plan: Path, tmp_
         rows = {r["number"]: r for r in csv_rows(out)}
         assert rows["INV-1007"]["status"] == "succeeded" and rows["INV-1007"]["total"] == "930.00"
         assert rows["INV-1020"]["status"] == "succeeded"
-        assert rows["INV-9999"]["status"] == "failed_business" and rows["INV-9999"]["error_kind"] == "business"
+        assert (rows["INV-9999"]["status"], rows["INV-9999"]["error_kind"]) == ("failed_business", "business")
         assert "HTTP 404" in rows["INV-9999"]["error"]
         job = next(r.job_id for r in item_runs() if r.id == rows["INV-9999"]["run_id"])
         tries = sorted((r.attempt, r.status) for r in item_runs() if r.job_id == job)
         assert tries[-1][1] == "failed_business"  # a business error is never retried
         assert all(s == "failed_application" for _, s in tries[:-1])  # (an injected 500 before it may be)
-        assert rows["INV-1010"]["status"] == "failed_application" and rows["INV-1010"]["error_kind"] == "application"
+        app = rows["INV-1010"]
+        assert (app["status"], app["error_kind"]) == ("failed_application", "application")
         assert rows["INV-1010"]["attempt"] == "2"  # retried per the policy (retries=1)
         s = first.summary
         assert (first.ok, s.done, s.failed, s.left) == (False, 2, 2, 0)
@@ -236,12 +239,13 @@ def test_business_and_application_failures_in_one_queue(invoice_plan: Path, tmp_
 def test_sigkill_mid_item_then_the_same_command_resumes(sandbox: Any, tmp_path: Path) -> None:
     items = write_csv(tmp_path / "kill.csv", "supplier", ["INV-1001", "INV-1002", "INV-1003"])
     out = tmp_path / "out.csv"
-    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", f"base_url={sandbox.url}")
+    url = f"base_url={sandbox.url}"
+    args = ("run", str(SEARCH), "--items", str(items), "--output", str(out), "--param", url)
     proc = start(*args)
     try:
         # OUT is rewritten as items finish: a person sees the first result while the batch runs
-        wait_for(lambda: out.exists() and "succeeded" in [r["status"] for r in csv_rows(out)], "OUT to show an item")
-        cut = wait_for(lambda: [r for r in item_runs() if r.status == "running"], "a second item to be running")
+        wait_for(lambda: out.exists() and any(r["status"] == "succeeded" for r in csv_rows(out)), "OUT")
+        cut = wait_for(lambda: [r for r in item_runs() if r.status == "running"], "a second item running")
     finally:
         kill(proc)
     assert [r.status for r in item_runs() if r.id == cut[0].id] == ["running"]  # what a kill leaves
@@ -302,7 +306,8 @@ def test_bad_items_are_one_line_and_start_no_run(invoice_plan: Path, tmp_path: P
                                                  message: str) -> None:  # fmt: skip
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    proc = rpa("run", str(invoice_plan), "--items", str(path), "--output", str(tmp_path / "out.csv"), timeout=60)
+    out = tmp_path / "out.csv"
+    proc = rpa("run", str(invoice_plan), "--items", str(path), "--output", str(out), timeout=60)
     assert proc.returncode == 1
     assert message in proc.stderr and proc.stderr.strip().startswith("error: Items.")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
