@@ -34,7 +34,12 @@ class SlotExecutor(BaseExecutor):
             else:
                 self._run_job_success(job.id, future.result())
 
-        self._pool.submit(run_slots, job, run_times).add_done_callback(done)
+        try:
+            future = self._pool.submit(run_slots, job, run_times)
+        except RuntimeError:  # the daemon is stopping (pool shut down): the next start owes these times
+            logger.info("job {}: not submitted, the daemon is stopping", job.id)
+            return
+        future.add_done_callback(done)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait)
