@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ApplicationError, BusinessError
+from engine.errors import ApplicationError, BusinessError, ExpectationError
 from engine.plan.models import Action, Expect, Step, Target
 
 from bots.locate import Resolved, resolve, to_playwright
@@ -45,6 +45,7 @@ class StepScope:
     downloads: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     last_navigation: dict[str, Any] = field(default_factory=dict)  # {"status": int, "url": str}
+    adapt: bool = False  # planning: a click that cannot reach its element becomes a DOM event (step.dispatch)
 
     def left_ms(self) -> int:
         """Milliseconds left of this attempt's budget (at least 1: Playwright reads 0 as 'no limit')."""
@@ -74,16 +75,71 @@ def _check_status(step_id: str, status: int, url: str) -> None:
         raise BusinessError(step_id, f"HTTP {status} from {url}: access denied")
 
 
+# Notes whether the next click event lands on the element (or inside it).
+_WATCH_CLICK_JS = """e => {
+  window.__rpaClicked = false;
+  document.addEventListener('click', ev => {
+    if (ev.target instanceof Node && e.contains(ev.target)) window.__rpaClicked = true;
+  }, {capture: true, once: true});
+}"""
+_NATIVE_TAGS = {"input", "select", "textarea", "label", "option"}
+ADAPT_CLICK_MS = 3000  # while planning, a covered element is not waited for as long as in a replay
+
+
 async def _click(s: StepScope) -> Resolved:
     r = await s.resolve(s.step.target)  # type: ignore[arg-type]
-    await r.locator.click(timeout=s.left_ms())
+    if s.step.dispatch:
+        await r.locator.dispatch_event("click", timeout=s.left_ms())
+    elif s.adapt:
+        await _adaptive_click(s, r)
+    else:
+        await r.locator.click(timeout=s.left_ms())
     return r
+
+
+async def _adaptive_click(s: StepScope, r: Resolved) -> None:
+    """A mouse click; where it cannot reach the element (covered, or a page that swaps the element
+    under the pointer so no click event fires), a DOM click event, recorded as ``dispatch: true``."""
+    try:
+        await r.locator.evaluate(_WATCH_CLICK_JS, timeout=s.left_ms())
+        watching = True
+    except Exception:  # noqa: BLE001 - the page is navigating: a plain click decides
+        watching = False
+    url = s.page.url
+    try:
+        await r.locator.click(timeout=min(s.left_ms(), ADAPT_CLICK_MS))
+    except Exception as err:  # noqa: BLE001 - only a covered or animating element earns the fallback
+        if "intercepts pointer events" not in str(err) and "not stable" not in str(err) \
+                and "Timeout" not in type(err).__name__:
+            raise
+        await r.locator.dispatch_event("click", timeout=s.left_ms())
+        s.step = s.step.model_copy(update={"dispatch": True})
+        return
+    if not watching:
+        return
+    try:
+        reached = s.page.url != url or await s.page.evaluate("window.__rpaClicked === true")
+        if not reached and await r.locator.evaluate("e => e.tagName.toLowerCase()", timeout=500) not in _NATIVE_TAGS:
+            await r.locator.dispatch_event("click", timeout=500)
+            s.step = s.step.model_copy(update={"dispatch": True})
+    except Exception:  # noqa: BLE001 - the page navigated meanwhile: the click did something
+        pass
 
 
 async def _fill(s: StepScope) -> Resolved:
     r = await s.resolve(s.step.target)  # type: ignore[arg-type]
-    await r.locator.fill(s.render(s.step.value or ""), timeout=s.left_ms())
+    text = s.render(s.step.value or "")
+    if s.step.keys and text:
+        # The last character as a real key press: suggestion lists (autocomplete) listen for keys.
+        await r.locator.fill(text[:-1], timeout=s.left_ms())
+        await r.locator.press_sequentially(text[-1], timeout=s.left_ms())
+    else:
+        await r.locator.fill(text, timeout=s.left_ms())
     return r
+
+
+async def _back(s: StepScope) -> None:
+    await s.page.go_back(timeout=s.left_ms(), wait_until="load")
 
 
 async def _select(s: StepScope) -> Resolved:
@@ -276,7 +332,7 @@ async def check_expect(s: StepScope, expect: Expect) -> None:
         raise BusinessError(step_id, f"the site says \"{said}\" ({'; '.join(problems)})")
     if expect.hidden is not None and any("is visible" in p for p in problems):
         raise BusinessError(step_id, f"expectation failed: {'; '.join(problems)}")
-    raise ApplicationError(step_id, f"expectation not met after {s.timeout_ms} ms: {'; '.join(problems)}")
+    raise ExpectationError(step_id, f"expectation not met after {s.timeout_ms} ms: {'; '.join(problems)}")
 
 
 async def _any_visible(s: StepScope, target: Target) -> bool:
@@ -303,4 +359,5 @@ HANDLERS: dict[Action, Handler] = {
     Action.wait_for: _wait_for,
     Action.extract: _extract,
     Action.assert_: _assert,
+    Action.back: _back,  # type: ignore[dict-item]
 }

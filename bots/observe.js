@@ -165,7 +165,7 @@
         if (!item.label) item.near = nearOf(el);
       }
       if (tag === 'select') {
-        item.options = Array.from(el.options).map((o) => clean(o.textContent, 60)).slice(0, 40);
+        item.options = Array.from(el.options).map((o) => clean(o.textContent, 60)).slice(0, 200);
         item.value = el.selectedIndex >= 0 ? clean(el.options[el.selectedIndex].textContent) : '';
         if (!item.label) item.near = nearOf(el);
       }

@@ -1,9 +1,14 @@
-"""A bot: runs one plan in one isolated browser context and reports a ``RunOutcome``.
+"""A bot: the one executor of plan steps, in one isolated browser context.
 
-``Bot.run`` never raises for a failing step: the outcome carries the status, the one-line error
-and its kind. Business errors (the site said no, an assert failed, a blocked domain) stop the run
-at once; application errors (timeouts, HTTP 5xx, a detached element, a crash) are retried per
-step with exponential back-off up to ``step.retries`` times.
+``Bot.run(plan, ctx)`` replays a whole plan. ``Bot.start(plan, ctx)`` opens a ``Session`` on which
+steps are performed one at a time (``Session.perform``): the planner proposes a step, the session
+performs it exactly as a replay would, and ``Session.finish()`` gives the ``RunOutcome``. Nothing
+else in the framework acts on a page.
+
+A failing step never raises: its ``StepOutcome`` carries the one-line error and its
+``FailureKind``. Final kinds stop the run at once; retryable kinds are retried per step with
+exponential back-off up to ``step.retries`` times; repairable kinds may be healed in the run by
+the engine's hook (``RunContext.heal``).
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from urllib.parse import urlsplit
 
 from loguru import logger
 
-from engine.errors import (FailureKind, AmbiguousTargetError, ApplicationError, BusinessError,
-                           ElementNotFoundError, RpaError, StepTimeoutError)
+from engine.errors import (ApplicationError, BrowserCrashedError, RpaError,
+                           StepTimeoutError)
 from engine.logs import mask
 from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepRepair, StepStatus
 from engine.plan.models import Plan, Step, topological_order
@@ -34,12 +39,7 @@ from bots.traces import save_trace, secret_values
 
 BACKOFF_S = 0.25  # first retry waits this long, then doubles
 MAX_HEALS = 10  # repairs asked for in one run
-
-
-def repairable(error: RpaError) -> bool:
-    """A missing element or an element an expectation waits for: what a changed page looks like."""
-    return isinstance(error, (ElementNotFoundError, AmbiguousTargetError)) or (
-        isinstance(error, ApplicationError) and "expectation" in error.message and "is not visible" in error.message)
+NAV_PICTURE_WAIT_S = 1.0  # how long a navigating step waits for the new page's first frame
 
 
 @dataclass
@@ -52,10 +52,14 @@ class StepEvent:
     action: str
     status: str  # started | retrying | succeeded | failed | skipped
     index: int  # 1-based position of the step in execution order
-    total: int
+    total: int  # 0 while a planner is still choosing steps
     attempt: int = 1
     seconds: float = 0.0
     error: str | None = None
+
+
+# (plan, failed step, its error, live page) -> a replacement step with the same id and verb, or None.
+Healer = Callable[[Plan, Step, RpaError, Any], Awaitable[Step | None]]
 
 
 @dataclass
@@ -72,9 +76,19 @@ class RunContext:
     trace_on_failure: bool = True
     trace_snapshots: bool = False  # DOM snapshots in the trace: richer, about 12 % slower (RPA_TRACE=full)
     attempt: int = 1
-    # Called when a step still fails because the page changed: (plan, step, error, page) -> a
-    # replacement step with the same id and verb, or None. The engine loop supplies it.
-    heal: Callable[[Plan, Step, str, Any], Awaitable[Step | None]] | None = None
+    heal: Healer | None = None
+
+
+@dataclass
+class Performed:
+    """One performed step: its outcome, and the step as it was done (``adapt`` may change how)."""
+
+    outcome: StepOutcome
+    step: Step
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.status is StepStatus.succeeded
 
 
 def _now() -> datetime:
@@ -94,13 +108,14 @@ _NET_ERRORS = {
 
 
 def classify(step: Step, err: Exception, timeout_ms: int, url: str | None, context: Any = None) -> RpaError:
-    """A Playwright exception as the framework's one-line error of the right kind."""
+    """A Playwright exception as the framework's typed one-line error.
+
+    Playwright has two error types only, so this is the one place that reads their text."""
     if isinstance(err, RpaError):
         return err
     text = str(err) if context is None else real_net_error(context, str(err))
     first = mask(text.strip().splitlines()[0] if text.strip() else type(err).__name__)
-    name = type(err).__name__
-    if name == "TimeoutError":
+    if type(err).__name__ == "TimeoutError":
         what = f"the {step.action.value} on {step.target.describe()}" if step.target else f"the {step.action.value}"
         return StepTimeoutError(step.id, timeout_ms, what)
     net = re.search(r"net::(ERR_[A-Z_]+)(?: at (\S+))?", text)
@@ -113,7 +128,7 @@ def classify(step: Step, err: Exception, timeout_ms: int, url: str | None, conte
         short = f"{parts.scheme}://{parts.netloc}" if parts.netloc else where
         return ApplicationError(step.id, f"cannot reach {short} ({words})")
     if "Target page, context or browser has been closed" in text or "crash" in text.lower():
-        return ApplicationError(step.id, "the browser page closed or crashed")
+        return BrowserCrashedError(step.id, "the browser page closed or crashed")
     if "not attached" in text or "detached" in text:
         return ApplicationError(step.id, f"the element was detached while acting on it ({first})")
     if "intercepts pointer events" in text:
@@ -130,14 +145,54 @@ class Bot:
         self.fence: DomainFence | None = None
         self._popup: Any = None
         self._nav: dict[str, Any] = {}
-        self._heals = 0
+        self._navigated_at = 0.0
         self._cast = Screencast(context)
+
+    async def run(self, plan: Plan, ctx: RunContext) -> RunOutcome:
+        """Perform every step of ``plan`` in order; the first failure skips the rest."""
+        session = await self.start(plan, ctx)
+        order = topological_order(plan)
+        session.total = len(order)
+        try:
+            for index, sid in enumerate(order):
+                if not (await session.perform(plan.step(sid))).ok:
+                    session.skip([plan.step(rest) for rest in order[index + 1:]])
+                    break
+        except Exception as err:  # noqa: BLE001 - the browser died under us: a failed run, not a crash
+            session.broke(err)
+        return await session.finish()
+
+    async def start(self, plan: Plan, ctx: RunContext) -> Session:
+        """Wire the context (allowed domains, dialogs, popups, tracing) and open the bot's page."""
+        session = Session(self, plan, ctx)
+        try:
+            # Every request, socket and navigation, redirect hops too (bots/fence.py).
+            self.fence = DomainFence(plan.allowed_domains, allow_file=plan.allow_file)
+            await self.fence.install(self.context)
+            self.context.on("page", self._on_page)
+            if ctx.trace_on_failure:
+                try:
+                    await self.context.tracing.start(snapshots=ctx.trace_snapshots, screenshots=False)
+                    session.tracing = True
+                except Exception as err:  # noqa: BLE001 - tracing is a help, not a requirement
+                    logger.debug("bot: tracing unavailable: {}", err)
+            self.page = await self.context.new_page()
+            if ctx.screenshots:
+                await self._cast.follow(self.page)
+        except Exception as err:  # noqa: BLE001 - a context that cannot open a page: the run failed
+            session.broke(err)
+        return session
 
     # -- browser wiring ------------------------------------------------------------------------
 
     def _watch(self, page: Any) -> None:
         page.on("dialog", lambda d: asyncio.ensure_future(self._dialog(d)))
         page.on("response", self._response)
+        page.on("framenavigated", lambda frame: self._framenavigated(page, frame))
+
+    def _framenavigated(self, page: Any, frame: Any) -> None:
+        if page is self.page and frame.parent_frame is None:
+            self._navigated_at = time.perf_counter()
 
     async def _dialog(self, dialog: Any) -> None:
         logger.info("bot: accepted a {} dialog: {}", dialog.type, mask(dialog.message)[:120])
@@ -158,151 +213,6 @@ class Bot:
         if self.page is not None and page is not self.page:
             self._popup = page
 
-    # -- the run -------------------------------------------------------------------------------
-
-    async def run(self, plan: Plan, ctx: RunContext) -> RunOutcome:
-        started, clock = _now(), time.perf_counter()
-        run_dir = Path(ctx.run_dir)
-        (run_dir / "screens").mkdir(parents=True, exist_ok=True)
-        outcome = RunOutcome(run_id=ctx.run_id, plan_name=plan.name, status=RunStatus.succeeded,
-                             attempt=ctx.attempt, run_dir=str(run_dir), started_at=started)
-        order = topological_order(plan)
-        outputs: dict[str, Any] = {}
-        tracing = False
-        try:
-            # Every request, socket and navigation, redirect hops too (bots/fence.py).
-            self.fence = DomainFence(plan.allowed_domains, allow_file=plan.allow_file)
-            await self.fence.install(self.context)
-            self.context.on("page", self._on_page)
-            if ctx.trace_on_failure:
-                try:
-                    await self.context.tracing.start(snapshots=ctx.trace_snapshots, screenshots=False)
-                    tracing = True
-                except Exception as err:  # noqa: BLE001 - tracing is a help, not a requirement
-                    logger.debug("bot: tracing unavailable: {}", err)
-            self.page = await self.context.new_page()
-            if ctx.screenshots:
-                await self._cast.follow(self.page)
-            for index, sid in enumerate(order, 1):
-                step = plan.step(sid)
-                result = await self._step(plan, step, ctx, index, len(order), outputs, outcome)
-                outcome.steps.append(result)
-                if result.status is not StepStatus.succeeded:
-                    outcome.status = RunStatus.failed
-                    outcome.error, outcome.error_kind = result.error, result.error_kind
-                    for j, rest in enumerate(order[index:], index + 1):
-                        outcome.steps.append(StepOutcome(id=rest, action=plan.step(rest).action.value,
-                                                         status=StepStatus.skipped, attempts=0))
-                        self._emit(ctx, plan, plan.step(rest), "skipped", j, len(order))
-                    break
-        except Exception as err:  # noqa: BLE001 - the browser died under us: a failed run, not a crash
-            logger.exception("bot: run {} broke", ctx.run_id)
-            outcome.status, outcome.error_kind = RunStatus.failed, FailureKind.application
-            outcome.error = mask(f"Bot.run: the browser failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
-        outcome.outputs = outputs
-        if self._cast.slots:
-            missing = set(await self._cast.flush())
-            for step in outcome.steps:
-                if step.screenshot in missing:
-                    step.screenshot = None
-        if tracing:
-            try:
-                if outcome.ok:
-                    await self.context.tracing.stop()
-                else:
-                    trace = run_dir / "trace.zip"
-                    secrets = secret_values(plan.secrets, ctx.secret)  # scrubbed out of every member
-                    outcome.trace = await save_trace(self.context, trace, secrets)
-            except Exception as err:  # noqa: BLE001 - a crashed browser cannot hand over its trace
-                logger.debug("bot: trace not saved: {}", err)
-        outcome.finished_at = _now()
-        outcome.seconds = time.perf_counter() - clock
-        return outcome
-
-    async def _step(self, plan: Plan, step: Step, ctx: RunContext, index: int, total: int,
-                    outputs: dict[str, Any], outcome: RunOutcome) -> StepOutcome:
-        started, clock = _now(), time.perf_counter()
-        result = StepOutcome(id=step.id, action=step.action.value, status=StepStatus.succeeded,
-                             started_at=started)
-        self._emit(ctx, plan, step, "started", index, total)
-        error: RpaError | None = None
-        for attempt in range(1, step.retries + 2):
-            result.attempts = attempt
-            before = self.page.url
-            error = await self._attempt(step, ctx, outputs, outcome, result)
-            if error is None or isinstance(error, BusinessError) or attempt > step.retries:
-                break
-            logger.info("bot: step '{}' attempt {} failed, retrying: {}", step.id, attempt, error.message)
-            self._emit(ctx, plan, step, "retrying", index, total, attempt=attempt, error=error.message)
-            await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
-            await self._recover(before)
-        if error is not None and ctx.heal is not None and repairable(error) and self._heals < MAX_HEALS:
-            error = await self._heal(plan, step, ctx, outputs, outcome, result, error)
-        result.seconds = time.perf_counter() - clock
-        if error is not None:
-            result.status = StepStatus.failed
-            result.error = mask(error.message)
-            result.error_kind = FailureKind.business if isinstance(error, BusinessError) else FailureKind.application
-            logger.info("bot: step '{}' failed: {}", step.id, result.error)
-        if ctx.screenshots:
-            path = Path(ctx.run_dir) / "screens" / f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', step.id)}.jpg"
-            if error is None and await self._cast.follow(self.page):
-                result.screenshot = self._cast.mark(path)  # written from the screencast when the run ends
-            else:  # a failure deserves an exact picture
-                result.screenshot = await self._screenshot(path, step.id)
-        self._emit(ctx, plan, step, result.status.value, index, total, attempt=result.attempts,
-                   seconds=result.seconds, error=result.error)
-        return result
-
-    async def _attempt(self, step: Step, ctx: RunContext, outputs: dict[str, Any], outcome: RunOutcome,
-                       result: StepOutcome) -> RpaError | None:
-        """One try of one step: act, follow a popup, check the expectation. The error, or None."""
-        timeout = step.timeout_ms or ctx.default_timeout_ms
-
-        def fill_in(text: str) -> str:
-            return render(text, ctx.params, outputs, ctx.secret)
-
-        self._nav.clear()
-        scope = StepScope(page=self.page, step=step, timeout_ms=timeout, render=fill_in, outputs=outputs,
-                          downloads_dir=Path(ctx.run_dir) / "downloads", last_navigation=self._nav)
-        try:
-            resolved = await HANDLERS[step.action](scope)
-            if resolved is not None:
-                result.locator = resolved.describe()
-            await self._follow_popup()
-            scope.page = self.page
-            self._check_blocked(step)
-            if step.expect is not None and step.action.value != "assert":
-                await check_expect(scope, step.expect)
-            outcome.downloads.extend(scope.downloads)
-            return None
-        except Exception as err:  # noqa: BLE001 - every failure becomes a typed one-line error
-            violation = self.fence.violation(step.id) if self.fence is not None else None
-            if violation is not None:
-                return violation
-            return classify(step, err, timeout, self.page.url if self.page else None, context=self.context)
-
-    async def _heal(self, plan: Plan, step: Step, ctx: RunContext, outputs: dict[str, Any], outcome: RunOutcome,
-                    result: StepOutcome, error: RpaError) -> RpaError | None:
-        """The page changed under a recorded step: ask the engine for a replacement step, try it once."""
-        self._heals += 1
-        try:
-            new = await ctx.heal(plan, step, error.message, self.page)  # type: ignore[misc]
-        except Exception as err:  # noqa: BLE001 - a repair that breaks leaves the original error
-            logger.info("bot: repair of step '{}' failed: {}", step.id, err)
-            return error
-        if new is None or new.id != step.id or new.action is not step.action:
-            return error
-        logger.info("bot: step '{}' repaired, trying {}", step.id,
-                    new.target.describe() if new.target else new.action.value)
-        result.attempts += 1
-        again = await self._attempt(new, ctx, outputs, outcome, result)
-        if again is None:
-            outcome.repairs.append(StepRepair(step_id=step.id, old=step.model_dump(mode="json"),
-                                              new=new.model_dump(mode="json")))
-            return None
-        return error
-
     def _check_blocked(self, step: Step) -> None:
         violation = self.fence.violation(step.id) if self.fence is not None else None
         if violation is not None:
@@ -317,6 +227,7 @@ class Bot:
             except Exception:  # noqa: BLE001 - a popup that closed itself at once
                 return
             self.page = popup
+            self._navigated_at = time.perf_counter()
 
     async def _recover(self, url_before: str) -> None:
         """Before a retry: leave an error page the failed attempt navigated to."""
@@ -340,12 +251,201 @@ class Bot:
             logger.debug("bot: no screenshot for '{}': {}", step_id, err)
             return None
 
-    def _emit(self, ctx: RunContext, plan: Plan, step: Step, status: str, index: int, total: int,
-              **kw: Any) -> None:
-        if ctx.on_event is None:
+    async def _picture(self, path: Path, step: Step, failed: bool, started: float) -> str | None:
+        """The page as it is after the step: a screencast frame, or an exact screenshot."""
+        if failed or not await self._cast.follow(self.page):
+            return await self._screenshot(path, step.id)  # a failure deserves an exact picture
+        after = 0.0
+        if self._navigated_at > started:  # a new document: wait for its first painted frame
+            try:
+                await self.page.wait_for_load_state("load", timeout=int(NAV_PICTURE_WAIT_S * 1000))
+            except Exception:  # noqa: BLE001 - still loading: the frame wait below decides
+                pass
+            after = await self._cast.frame_after(self._navigated_at, NAV_PICTURE_WAIT_S)
+            if not after:
+                return await self._screenshot(path, step.id)
+        return self._cast.mark(path, at=after or None)
+
+
+class Session:
+    """One run in progress: steps are performed one by one, then ``finish`` gives the outcome."""
+
+    def __init__(self, bot: Bot, plan: Plan, ctx: RunContext) -> None:
+        self.bot, self.plan, self.ctx = bot, plan, ctx
+        self.outcome = RunOutcome(run_id=ctx.run_id, plan_name=plan.name, status=RunStatus.succeeded,
+                                  attempt=ctx.attempt, run_dir=str(ctx.run_dir), started_at=_now())
+        self.outputs: dict[str, Any] = {}
+        self.tracing = False
+        self.total = 0
+        self._clock = time.perf_counter()
+        self._heals = 0
+        Path(ctx.run_dir, "screens").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def page(self) -> Any:
+        """The bot's live page (it follows popups)."""
+        return self.bot.page
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.status is RunStatus.succeeded
+
+    def render(self, text: str) -> str:
+        return render(text, self.ctx.params, self.outputs, self.ctx.secret)
+
+    async def perform(self, step: Step, *, adapt: bool = False) -> Performed:
+        """Perform one step as a replay does: retries, expectation, in-run repair, one picture.
+
+        ``adapt`` (planning): when a mouse click cannot reach the element, a DOM click event is
+        tried, and the returned step says so (``dispatch: true``), so that replay does the same."""
+        bot, ctx = self.bot, self.ctx
+        started, clock = _now(), time.perf_counter()
+        index = len(self.outcome.steps) + 1
+        result = StepOutcome(id=step.id, action=step.action.value, status=StepStatus.succeeded, started_at=started)
+        self._emit(step, "started", index)
+        error: RpaError | None = None
+        for attempt in range(1, step.retries + 2):
+            result.attempts = attempt
+            before = bot.page.url
+            step, error = await self._attempt(step, result, adapt)
+            if error is None or not error.kind.retryable or attempt > step.retries:
+                break
+            logger.info("bot: step '{}' attempt {} failed, retrying: {}", step.id, attempt, error.message)
+            self._emit(step, "retrying", index, attempt=attempt, error=error.message)
+            await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+            await bot._recover(before)
+        if error is not None and ctx.heal is not None and error.kind.repairable and self._heals < MAX_HEALS:
+            error = await self._heal(step, result, error)
+        result.seconds = time.perf_counter() - clock
+        if error is not None:
+            result.status, result.error, result.error_kind = StepStatus.failed, mask(error.message), error.kind
+            logger.info("bot: step '{}' failed ({}): {}", step.id, error.kind.value, result.error)
+            self.outcome.status, self.outcome.error, self.outcome.error_kind = RunStatus.failed, result.error, error.kind
+        if ctx.screenshots:
+            path = Path(ctx.run_dir) / "screens" / f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', step.id)}.jpg"
+            result.screenshot = await bot._picture(path, step, error is not None, clock)
+        self.outcome.steps.append(result)
+        self._emit(step, result.status.value, index, attempt=result.attempts, seconds=result.seconds,
+                   error=result.error)
+        return Performed(outcome=result, step=step)
+
+    async def _attempt(self, step: Step, result: StepOutcome, adapt: bool) -> tuple[Step, RpaError | None]:
+        """One try of one step: act, follow a popup, check the expectation. The error, or None."""
+        bot = self.bot
+        timeout = step.timeout_ms or self.ctx.default_timeout_ms
+        bot._nav.clear()
+        scope = StepScope(page=bot.page, step=step, timeout_ms=timeout, render=self.render, outputs=self.outputs,
+                          downloads_dir=Path(self.ctx.run_dir) / "downloads", last_navigation=bot._nav,
+                          adapt=adapt)
+        try:
+            resolved = await HANDLERS[step.action](scope)
+            if resolved is not None:
+                result.locator = resolved.describe()
+            await bot._follow_popup()
+            scope.page = bot.page
+            bot._check_blocked(step)
+            if step.expect is not None and step.action.value != "assert":
+                await check_expect(scope, step.expect)
+            self.outcome.downloads.extend(scope.downloads)
+            return scope.step, None
+        except Exception as err:  # noqa: BLE001 - every failure becomes a typed one-line error
+            violation = bot.fence.violation(step.id) if bot.fence is not None else None
+            if violation is not None:
+                return step, violation
+            return step, classify(step, err, timeout, bot.page.url if bot.page else None, context=bot.context)
+
+    async def _heal(self, step: Step, result: StepOutcome, error: RpaError) -> RpaError | None:
+        """The page changed under a recorded step: ask the engine for a replacement step, try it once."""
+        self._heals += 1
+        try:
+            new = await self.ctx.heal(self.plan, step, error, self.page)  # type: ignore[misc]
+        except Exception as err:  # noqa: BLE001 - a repair that breaks leaves the original error
+            logger.info("bot: repair of step '{}' failed: {}", step.id, err)
+            return error
+        if new is None or new.id != step.id or new.action is not step.action:
+            return error
+        logger.info("bot: step '{}' repaired, trying {}", step.id,
+                    new.target.describe() if new.target else new.action.value)
+        result.attempts += 1
+        _, again = await self._attempt(new, result, False)
+        if again is None:
+            self.outcome.repairs.append(StepRepair(step_id=step.id, old=step.model_dump(mode="json"),
+                                                   new=new.model_dump(mode="json")))
+            return None
+        return error
+
+    def skip(self, steps: list[Step]) -> None:
+        """Steps that never ran because an earlier one failed."""
+        for step in steps:
+            self.outcome.steps.append(StepOutcome(id=step.id, action=step.action.value, status=StepStatus.skipped,
+                                                  attempts=0))
+            self._emit(step, "skipped", len(self.outcome.steps))
+
+    def fail(self, error: RpaError) -> None:
+        """The run failed outside its steps (a planner that could not do part of the instruction)."""
+        self.outcome.status, self.outcome.error_kind = RunStatus.failed, error.kind
+        self.outcome.error = mask(error.message)
+
+    def broke(self, err: BaseException) -> None:
+        """The browser failed under the run."""
+        logger.opt(exception=err).info("bot: run {} broke", self.ctx.run_id)
+        first = str(err).splitlines()[0] if str(err) else ""
+        closed = "closed" in first.lower() or "crash" in first.lower()
+        self.fail(BrowserCrashedError(None, f"Bot.run: the browser failed ({type(err).__name__}: {first})")
+                  if closed else ApplicationError(None, f"Bot.run: the browser failed ({type(err).__name__}: {first})"))
+
+    async def finish(self) -> RunOutcome:
+        """Write the pictures, keep the trace of a failed run, and close the outcome."""
+        bot, outcome = self.bot, self.outcome
+        outcome.outputs = self.outputs
+        if bot._cast.slots:
+            missing = set(await bot._cast.flush())
+            for step in outcome.steps:
+                if step.screenshot in missing:
+                    step.screenshot = None
+        if self.tracing:
+            try:
+                if outcome.ok:
+                    await bot.context.tracing.stop()
+                else:
+                    trace = Path(self.ctx.run_dir) / "trace.zip"
+                    secrets = secret_values(self.plan.secrets, self.ctx.secret)  # scrubbed out of every member
+                    outcome.trace = await save_trace(bot.context, trace, secrets)
+            except Exception as err:  # noqa: BLE001 - a crashed browser cannot hand over its trace
+                logger.debug("bot: trace not saved: {}", err)
+        outcome.finished_at = _now()
+        outcome.seconds = time.perf_counter() - self._clock
+        return outcome
+
+    def _emit(self, step: Step, status: str, index: int, **kw: Any) -> None:
+        if self.ctx.on_event is None:
             return
         try:
-            ctx.on_event(StepEvent(run_id=ctx.run_id, plan_name=plan.name, step_id=step.id,
-                                   action=step.action.value, status=status, index=index, total=total, **kw))
+            self.ctx.on_event(StepEvent(run_id=self.ctx.run_id, plan_name=self.plan.name, step_id=step.id,
+                                        action=step.action.value, status=status, index=index,
+                                        total=self.total, **kw))
         except Exception as err:  # noqa: BLE001 - a broken progress bar must not break the run
             logger.debug("bot: on_event failed: {}", err)
+
+
+@dataclass
+class RunResult:
+    """What one run gives back: its outcome and, when it failed, the page it failed on (for repair)."""
+
+    outcome: RunOutcome
+    observation: Any = None  # bots.observe.Observation | None
+
+
+async def run_in_context(context: Any, plan: Plan, ctx: RunContext, *, observe_failure: bool = True) -> RunResult:
+    """Replay ``plan`` in ``context``; the one implementation behind every runtime (local, Dask worker)."""
+    bot = Bot(context)
+    outcome = await bot.run(plan, ctx)
+    observation = None
+    if observe_failure and not outcome.ok and bot.page is not None and not bot.page.is_closed():
+        from bots.observe import observe
+
+        try:
+            observation = await observe(bot.page)
+        except Exception as err:  # noqa: BLE001 - the page may be gone; repair then has nothing to look at
+            logger.info("bot: cannot observe the failed page for repair: {}", err)
+    return RunResult(outcome=outcome, observation=observation)

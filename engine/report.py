@@ -12,11 +12,17 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
 
 from engine.logs import mask
 from engine.outcome import RunOutcome
 from engine.plan import Plan
+
+if TYPE_CHECKING:
+    from engine.loop.models import JobEntry
+    from engine.loop.schedule import BatchSchedule
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1f24;background:#fafbfc}
@@ -157,25 +163,7 @@ def write_report(outcome: RunOutcome, plan: Plan | None, run_dir: str | os.PathL
 
 # -- batch report ---------------------------------------------------------------------------------
 
-def _planned_starts(schedule: Any) -> dict[str, float]:
-    """Planned start offsets (seconds) by activity id, from any schedule with a ``start`` mapping."""
-    if schedule is None:
-        return {}
-    starts = schedule.get("start") if isinstance(schedule, Mapping) else getattr(schedule, "start", None)
-    if starts is None:
-        starts = getattr(schedule, "starts", None)
-    if isinstance(starts, Mapping):
-        out = {}
-        for k, v in starts.items():
-            try:
-                out[str(k)] = float(v)
-            except (TypeError, ValueError):
-                continue
-        return out
-    return {}
-
-
-def gantt_svg(outcomes: Sequence[RunOutcome], schedule: Any = None, *, width: int = 900) -> str:
+def gantt_svg(outcomes: Sequence[RunOutcome], planned: Mapping[str, float] | None = None, *, width: int = 900) -> str:
     """Inline SVG: one row per run, a bar from its start to its end, coloured by status; a dashed
     tick where the schedule planned it to start (when the schedule names runs or plans)."""
     timed = [o for o in outcomes if o.started_at is not None]
@@ -189,7 +177,7 @@ def gantt_svg(outcomes: Sequence[RunOutcome], schedule: Any = None, *, width: in
         return start, max(end, start + 0.01)
 
     spans = [span(o) for o in timed]
-    planned = _planned_starts(schedule)
+    planned = dict(planned or {})
     total = max([e for _, e in spans] + [v for v in planned.values()] + [0.1])
     label_w, row_h, top = 220, 22, 24
     scale = (width - label_w - 20) / total
@@ -221,7 +209,7 @@ def gantt_svg(outcomes: Sequence[RunOutcome], schedule: Any = None, *, width: in
 
 def write_batch_report(
     outcomes: Iterable[RunOutcome],
-    schedule: Any,
+    planned: Mapping[str, float] | None,
     path: str | os.PathLike[str],
     *,
     title: str = "Batch report",
@@ -230,8 +218,8 @@ def write_batch_report(
 ) -> Path:
     """One page for a batch: a summary, the Gantt timeline, then each run's section.
 
-    ``plans`` maps run ids to their plans (for step descriptions); ``extra_html`` lets the loop add
-    its own already-escaped sections (repairs, diffs).
+    ``planned`` maps run ids to their planned start (seconds from the batch start); ``plans`` maps
+    run ids to their plans (for step descriptions); ``extra_html`` adds already-escaped sections.
     """
     runs = list(outcomes)
     target = Path(path)
@@ -247,7 +235,7 @@ def write_batch_report(
     body = [
         f"<h1>{_e(title)}</h1><div class=meta><span>{ok} of {len(runs)} runs succeeded</span>"
         f"<span>LLM calls {sum(r.llm_calls for r in runs)}</span></div>",
-        "<h2>Timeline</h2>" + gantt_svg(runs, schedule),
+        "<h2>Timeline</h2>" + gantt_svg(runs, planned),
         "<h2>Runs</h2><table><tr><th>Run</th><th>Plan</th><th>Status</th><th>Seconds</th><th>Attempt</th>"
         f"<th>LLM calls</th><th>Error</th><th>Report</th></tr>{summary}</table>",
         extra_html,
@@ -276,3 +264,41 @@ def _rebase(section: str, run_base: Path, base: Path) -> str:
         section = section.replace(attr, attr + "\x00")
         section = section.replace(attr + "\x00#", attr + "#").replace(attr + "\x00", attr + prefix)
     return section
+
+
+# -- the loop's batch -----------------------------------------------------------------------------
+
+def entries_html(entries: Sequence[JobEntry], schedule: BatchSchedule) -> str:
+    """The jobs of a loop batch (status, attempts, planning and replay time) and their repairs."""
+    rows = "".join(
+        f"<tr><td><code>{_e(e.job_id)}</code></td><td>{_e(e.label)}</td><td>{_badge(e.status.value)}</td>"
+        f"<td class=num>{e.attempts}</td><td class=num>{e.retries}</td><td class=num>{e.llm_calls}</td>"
+        f"<td class=num>{e.planning_seconds:.2f}</td><td class=num>{e.replay_seconds:.2f}</td>"
+        f"<td class=err>{_e(e.error or '')}</td></tr>" for e in entries)
+    out = [f"<h2>Jobs</h2><p>Scheduled by <code>{_e(schedule.solver)}</code>, planned makespan "
+           f"{schedule.makespan_s:.2f} s.</p><table><tr><th>Job</th><th>Work</th><th>Status</th><th>Attempts</th>"
+           f"<th>Retries</th><th>LLM calls</th><th>Planning s</th><th>Replay s</th><th>Error</th></tr>{rows}</table>"]
+    shown: set[str] = set()
+    repaired = [e for e in entries if e.repairs]
+    if repaired:
+        out.append("<h2>Repairs</h2>")
+    for e in repaired:
+        items = "".join(f"<li>step <code>{_e(r.step_id)}</code> ({_e(r.source)}): <code>{_e(r.old)}</code>"
+                        f" &rarr; <code>{_e(r.new)}</code></li>" for r in e.repairs)
+        saved = f"saved as <code>{_e(e.repaired_path)}</code>" if e.repaired_path else "not saved (it did not succeed)"
+        out.append(f"<h3>{_e(e.label)} <small>({_e(e.job_id)})</small></h3><ul>{items}</ul><p>{saved}</p>")
+        if e.diff and e.diff not in shown:
+            shown.add(e.diff)
+            out.append(f"<pre class=diff>{_e(e.diff)}</pre>")
+    return "".join(out)
+
+
+def write_loop_batch(path: Path, batch_id: str, runs: Sequence[RunOutcome], entries: Sequence[JobEntry],
+                     schedule: BatchSchedule, plans: Mapping[str, Plan], planned: Mapping[str, float]) -> str | None:
+    """The batch report of ``engine.loop``; None (and a warning) when it cannot be written."""
+    try:
+        return str(write_batch_report(runs, planned, path, title=f"Batch {batch_id}", plans=plans,
+                                      extra_html=entries_html(entries, schedule)))
+    except OSError as err:
+        logger.warning("report: batch report {} not written: {}", path, err)
+        return None

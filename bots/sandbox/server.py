@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from loguru import logger
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bots.sandbox import pages
 from bots.sandbox.data import find_invoice, invoice_csv, invoice_pdf, search
@@ -57,6 +57,16 @@ class Session:
     results: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+class Visit(BaseModel):
+    """One request the site answered: its access log, what a check of the site's own state reads."""
+
+    method: str
+    path: str
+    query: dict[str, str] = Field(default_factory=dict)
+    status: int
+    user: str | None = None
+
+
 class Chaos:
     """Seeded decisions for ``flaky``: ("ok" | "slow" | "error", seconds to wait)."""
 
@@ -84,9 +94,13 @@ class Chaos:
 class Site:
     """All state of one sandbox server; shared by its handler threads under one lock."""
 
-    def __init__(self, *, flaky: float, drift: bool, seed: int | None, slow: tuple[float, float]) -> None:
+    def __init__(self, *, flaky: float, drift: bool, seed: int | None, slow: tuple[float, float],
+                 signed_in: str | None = None) -> None:
         self.skin = Skin(drift=drift)
         self.chaos = Chaos(flaky, seed, slow)
+        self.signed_in = signed_in  # a visitor without a session is this user
+        self.visits: list[Visit] = []
+        self.logouts: list[str] = []
         self._sessions: dict[str, Session] = {}
         self._stats = SandboxStats()
         self._refs = 0
@@ -113,7 +127,28 @@ class Site:
 
     def logout(self, sid: str | None) -> None:
         with self._lock:
-            self._sessions.pop(sid or "", None)
+            gone = self._sessions.pop(sid or "", None)
+            if gone is not None and gone.user:
+                self.logouts.append(gone.user)
+
+    def visit(self, visit: Visit) -> None:
+        with self._lock:
+            self.visits.append(visit)
+
+    def signed_in_users(self) -> list[str]:
+        with self._lock:
+            return [s.user for s in self._sessions.values() if s.user]
+
+    def requests(self) -> list[dict[str, str]]:
+        """Every request submitted through the form, in every session."""
+        with self._lock:
+            return [values for s in self._sessions.values() for values in s.results.values()]
+
+    def own_session(self, sid: str | None) -> Session:
+        """Signed-in mode: a visitor without a session works as ``signed_in`` (in a session of its own
+        cookie, so that it keeps its results)."""
+        with self._lock:
+            return self._sessions.setdefault(f"visitor:{sid or ''}", Session(user=self.signed_in))
 
     def add_result(self, session: Session, ref: str, values: dict[str, str]) -> None:
         with self._lock:
@@ -202,6 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug in the sandbox must not kill the server thread
             logger.exception("sandbox: error handling {} {}", method, self.path)
             resp = _Response(500, b"Internal error")
+        session = site.session(sid)
+        site.visit(Visit(method=method, path=url.path, query={k: v[0] for k, v in parse_qs(url.query).items()},
+                         status=resp.status, user=session.user if session else site.signed_in))
         self._send(resp)
 
     def _read_body(self) -> bytes | None:
@@ -261,6 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: bytes, sid: str | None) -> _Response:
         site = self.server.site
         session = site.session(sid)
+        if session is None and site.signed_in and path not in ("/login", "/logout"):
+            session = site.own_session(sid)
         user = session.user if session else None
         if path == "/login":
             return self._login(method, query, body, user)
@@ -428,6 +468,11 @@ class SandboxServer:
     def stats(self) -> SandboxStats:
         return self._httpd.site.stats()
 
+    @property
+    def site(self) -> Site:
+        """The site's own state: its access log (``visits``), sessions, submitted requests."""
+        return self._httpd.site
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._httpd.shutdown()
@@ -446,14 +491,16 @@ class SandboxServer:
 
 
 def start_sandbox(port: int = 0, *, flaky: float = 0.0, drift: bool = False, seed: int | None = None,
-                  host: str = "127.0.0.1", slow: tuple[float, float] = (0.3, 1.5)) -> SandboxServer:
+                  host: str = "127.0.0.1", slow: tuple[float, float] = (0.3, 1.5),
+                  signed_in: str | None = None) -> SandboxServer:
     """Serve the sandbox on ``host:port`` (0 = a free port) in a daemon thread and return at once.
 
-    ``slow`` is the range of injected delays in seconds (tests shorten it).
+    ``slow`` is the range of injected delays in seconds (tests shorten it); ``signed_in`` makes a
+    visitor without a session that user (for work that is not about signing in).
     """
     if not 0.0 <= flaky <= 1.0:
         raise ConfigError(f"Sandbox.start: flaky must be between 0 and 1, got {flaky}. Pass a probability.")
-    site = Site(flaky=flaky, drift=drift, seed=seed, slow=slow)
+    site = Site(flaky=flaky, drift=drift, seed=seed, slow=slow, signed_in=signed_in)
     try:
         httpd = _HTTPServer((host, port), site)
     except OSError as err:

@@ -116,16 +116,38 @@ def _invalid(decision: Any) -> bool:
     return False
 
 
-async def planner_episode(planner: Any, page: Any, task: str, seed: int, *, max_steps: int, episode_s: float) -> Episode:
+def _episode_ctx(run_dir: Path) -> Any:
+    """A bot run on the episode's page: no pictures, no trace (the bench measures choices)."""
+    from bots.runner import RunContext
+
+    def no_secrets(name: str) -> str:
+        from engine.errors import MissingInputError
+
+        raise MissingInputError("secret", name, "MiniWoB++ tasks use no secrets.")
+
+    return RunContext(run_id=run_dir.name, run_dir=run_dir, params={}, secret=no_secrets, default_timeout_ms=5000,
+                      screenshots=False, trace_on_failure=False)
+
+
+async def planner_episode(planner: Any, context: Any, task: str, seed: int, *, max_steps: int, episode_s: float,
+                          run_dir: Path, sample: bool = False, seed_offset: int | None = None,
+                          temperature: float = 1.0) -> tuple[Episode, Any]:
+    """One episode: the planner does the utterance on a bot session over the task's page."""
+    from bots.runner import Bot
+    from engine.plan import Action, Plan, Step
+
     ep = Episode(task=task, seed=seed, agent="planner")
-    ep.utterance = await _start(page, task, seed, episode_s)
+    stub = Plan(name=task, allow_file=True, steps=[Step(id="s1", action=Action.goto, value="about:blank")])
+    session = await Bot(context).start(stub, _episode_ctx(run_dir))
+    ep.utterance = await _start(session.page, task, seed, episode_s)
 
     async def is_done() -> bool:
-        return (await _result(page))[0]
+        return (await _result(session.page))[0]
 
-    res = await planner.run_stepwise(page, ep.utterance, max_steps=max_steps, is_done=is_done,
-                                     start_url=page.url)
-    ep.done, ep.reward = await _result(page)
+    res = await planner.act(session, ep.utterance, url=None, max_steps=max_steps, done_when=is_done, sample=sample,
+                            seed=seed_offset, temperature=temperature)
+    await session.finish()
+    ep.done, ep.reward = await _result(session.page)
     ep.success = ep.done and ep.reward > 0
     ep.steps = len(res.decisions)
     ep.llm_calls = res.llm_calls
@@ -133,14 +155,14 @@ async def planner_episode(planner: Any, page: Any, task: str, seed: int, *, max_
     ep.decision_s = [d.seconds for d in res.decisions]
     ep.llm_decision_s = [d.seconds for d in res.decisions if d.llm]
     ep.tokens = [d.prompt_tokens for d in res.decisions]
-    ep.error = res.error
-    return ep
+    ep.error = res.error.message if res.error else None
+    return ep, res
 
 
 async def random_episode(page: Any, task: str, seed: int, *, max_steps: int, episode_s: float) -> Episode:
     """Click a random visible control each step (the baseline), on the same seeded episode."""
+    from bots.locate import resolve
     from bots.observe import observe
-    from engine.planner.act import resolve
 
     ep = Episode(task=task, seed=seed, agent="random")
     ep.utterance = await _start(page, task, seed, episode_s)
@@ -155,9 +177,9 @@ async def random_episode(page: Any, task: str, seed: int, *, max_steps: int, epi
         el = rng.choice(controls)
         ep.steps += 1
         try:
-            loc = await resolve(page, obs.selector_map[el.ref], "random")
-            await loc.click(timeout=1000)
-        except Exception:  # a random click may hit something covered; it still counts as a step
+            loc = await resolve(page, obs.selector_map[el.ref], step_id="random", timeout_ms=1000)
+            await loc.locator.click(timeout=1000)
+        except Exception:  # noqa: BLE001 - a random click may hit something covered; it still counts as a step
             pass
     ep.done, ep.reward = await _result(page)
     ep.success = ep.done and ep.reward > 0
@@ -202,8 +224,10 @@ def summarize(episodes: list[Episode], tasks: list[str]) -> dict[str, Any]:
 async def run_miniwob(tasks: list[str], seeds: list[int], *, settings: Settings | None = None,
                       backend: str | None = None, model: str | None = None, baseline: str | None = None,
                       max_steps: int = 10, episode_s: float = 120.0) -> dict[str, Any]:
+    import tempfile
+
+    from bots.browser import BrowserConfig, launch, new_context
     from engine.planner import get_planner
-    from engine.planner.browse import launch_browser
 
     settings = settings or get_settings()
     if baseline not in (None, "random"):
@@ -216,18 +240,20 @@ async def run_miniwob(tasks: list[str], seeds: list[int], *, settings: Settings 
     load_s = time.perf_counter() - t0
     ours: list[Episode] = []
     rand: list[Episode] = []
-    async with launch_browser(settings) as browser:
+    config = BrowserConfig(default_timeout_ms=5000)
+    async with launch(config) as browser:
         for task in tasks:
             for seed in seeds:
                 for agent in ["planner"] + (["random"] if baseline else []):
-                    context = await browser.new_context()
-                    page = await context.new_page()
-                    page.set_default_timeout(5000)
+                    context = await new_context(browser, config)
                     try:
                         if agent == "planner":
-                            ep = await planner_episode(planner, page, task, seed, max_steps=max_steps, episode_s=episode_s)
+                            with tempfile.TemporaryDirectory(prefix="rpa-miniwob-") as tmp:
+                                ep, _ = await planner_episode(planner, context, task, seed, max_steps=max_steps,
+                                                              episode_s=episode_s, run_dir=Path(tmp))
                             ours.append(ep)
                         else:
+                            page = await context.new_page()
                             rand.append(await random_episode(page, task, seed, max_steps=max_steps, episode_s=episode_s))
                             ep = rand[-1]
                         logger.info("miniwob: {} seed {} {}: reward {:.2f} in {} steps", task, seed, agent, ep.reward, ep.steps)

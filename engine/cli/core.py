@@ -1,4 +1,4 @@
-"""Core commands: run, validate, history, show, schema, sandbox, demo, and ``bench overhead``.
+"""Core commands: run, validate, history, show, schema, sandbox, and ``bench overhead``.
 
 Commands stay thin: parse, call one engine function, render with rich. ``RpaError`` reaches
 ``engine.cli.main.run`` which prints one line and exits 1; typer's own usage errors exit 2.
@@ -6,7 +6,6 @@ Commands stay thin: parse, call one engine function, render with rich. ``RpaErro
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -23,22 +22,9 @@ from engine.outcome import RunOutcome
 
 console = Console()
 err_console = Console(stderr=True)
-REPO_RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
-DEMO_SECRETS = {"password": "wonderland", "sandbox_password": "wonderland"}
-NOT_DEMO = ("overhead",)  # benchmark flows, not examples
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-def _optional(module: str) -> Any | None:
-    """An engine module another area is still writing: None until it lands."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            return None
-        raise
-
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
     params: dict[str, str] = {}
@@ -110,8 +96,8 @@ class StepProgress:
 
 def _load_plans(files: list[Path]) -> tuple[list[tuple[Path, Any]], list[RunOutcome]]:
     """Plans that load, and a recorded failed run for each file that does not."""
+    from engine.inputs import record_invalid_plan
     from engine.plan import load_plan
-    from engine.runs import record_invalid_plan
 
     plans, bad = [], []
     for path in files:
@@ -122,61 +108,22 @@ def _load_plans(files: list[Path]) -> tuple[list[tuple[Path, Any]], list[RunOutc
     return plans, bad
 
 
-def _plan_instruction(instruction: str, url: str) -> Any:
-    planner = _optional("engine.planner")
-    if planner is None or not hasattr(planner, "get_planner"):
-        raise ConfigError("Planner.load: Planner not available in this build. Run a recorded plan file instead.")
-    return planner.get_planner().plan(instruction, url=url)
-
-
 def _params_for(plan: Any, params: dict[str, str], several: bool) -> dict[str, str]:
     """One plan gets every --param (an unknown name is an error); several get the ones they declare."""
     return {k: v for k, v in params.items() if k in plan.params} if several else dict(params)
 
 
-def _run_sequential(plans: list[tuple[Path, Any]], params: dict[str, str], headed: bool,
-                    on_event: Callable[[Any], None], instruction_plan: Any = None) -> list[RunOutcome | RpaError]:
-    from engine.runs import run_plan
-
-    results: list[RunOutcome | RpaError] = []
-    todo: list[tuple[str | None, Any]] = [(str(p), plan) for p, plan in plans]
-    if instruction_plan is not None:
-        todo.append((None, instruction_plan))
-    for path, plan in todo:
-        try:
-            results.append(run_plan(plan, params=_params_for(plan, params, len(todo) > 1), headed=headed,
-                                    on_event=on_event, plan_path=path))
-        except RpaError as err:  # missing inputs: recorded as a failed run before it was raised
-            results.append(getattr(err, "outcome", None) or err)
-    return results
-
-
-def _run_with_loop(loop: Any, plans: list[tuple[Path, Any]], params: dict[str, str], headed: bool,
-                   concurrency: int, on_event: Callable[[Any], None], instruction: str | None,
-                   url: str | None, cluster: str | None = None) -> tuple[Any, list[RunOutcome]]:
-    """Missing inputs are checked (and recorded as failed runs) here, so that every path records them."""
-    from engine.runs import precheck
+def run_jobs(plans: list[tuple[Path, Any]], params: dict[str, str], *, headed: bool, concurrency: int,
+             on_event: Callable[[Any], None], instruction: str | None, url: str | None,
+             cluster: str | None) -> Any:
+    """The CLI's one way to run work: every plan file and the instruction as jobs of one batch."""
+    from engine.loop import JobSpec, run_batch
 
     several = len(plans) + (1 if instruction else 0) > 1
-    jobs, refused = [], []
-    for path, plan in plans:
-        mine = _params_for(plan, params, several)
-        # On a cluster, secrets are resolved by the workers from their own stores.
-        failed = precheck(plan, mine, plan_path=str(path),
-                          secrets=dict.fromkeys(plan.secrets, "-") if cluster else None)
-        if failed is not None:
-            refused.append(failed)
-        else:
-            jobs.append(loop.JobSpec(plan=plan, plan_path=str(path), params=mine))
+    jobs = [JobSpec(plan=plan, plan_path=str(path), params=_params_for(plan, params, several)) for path, plan in plans]
     if instruction:
-        jobs.append(loop.JobSpec(instruction=instruction, url=url, params=params))
-    if not jobs:
-        return None, refused
-    if cluster:
-        from engine.cluster import run_batch_on_cluster
-
-        return run_batch_on_cluster(jobs, cluster, on_event=on_event), refused
-    return loop.run_batch(jobs, concurrency=concurrency, on_event=on_event, headed=headed), refused
+        jobs.append(JobSpec(instruction=instruction, url=url, params=params))
+    return run_batch(jobs, concurrency=concurrency, on_event=on_event, headed=headed, cluster=cluster)
 
 
 def _print_outcome(outcome: RunOutcome) -> None:
@@ -223,12 +170,14 @@ def cmd_run(
     files = list(files or [])
     if not files and not instruction:
         raise typer.BadParameter("give at least one FILE.yaml or --instruction", param_hint="FILES")
-    if instruction and not url:
-        raise typer.BadParameter("--instruction needs --url", param_hint="--url")
     if model:
         _use_model(model)
     params = _parse_params(param)
     _logging()
+    if instruction and not items:  # a recorded bot first; --url only for the open-world planner
+        from engine.cli.skills import route_for_run
+
+        route_for_run(instruction, params, url, quiet=as_json)
     if items or output or sheet or emit_items:  # work items (docs/items.md)
         from engine.cli.items import run_items
 
@@ -236,23 +185,15 @@ def cmd_run(
                   concurrency=concurrency, headed=headed, as_json=as_json, cluster=cluster,
                   instruction=instruction)
     plans, bad = _load_plans(files)
-    loop = _optional("engine.loop")
     with StepProgress(enabled=not as_json and console.is_terminal) as progress:
-        batch = None
-        if loop is not None and hasattr(loop, "run_batch") and (plans or instruction):
-            batch, refused = _run_with_loop(loop, plans, params, headed, concurrency, progress.on_event,
-                                            instruction, url, cluster)
-            results: list[RunOutcome | RpaError] = [*bad, *refused, *(batch.runs if batch else [])]
-            if batch is not None:  # jobs that never reached a bot (not planned, unschedulable)
-                ran = {r.run_id for r in batch.runs}
-                results += [RpaError(e.error or f"{e.label}: {e.status.value}") for e in batch.entries
-                            if not e.ok and not ran.intersection(e.run_ids)]
-            ok = not bad and not refused and (batch is None or batch.ok)
-        else:
-            planned = _plan_instruction(instruction, url) if instruction else None
-            results = [*bad, *_run_sequential(plans, params, headed, progress.on_event,
-                                              planned.plan if planned is not None else None)]
-            ok = all(isinstance(r, RunOutcome) and r.ok for r in results)
+        batch = run_jobs(plans, params, headed=headed, concurrency=concurrency, on_event=progress.on_event,
+                         instruction=instruction, url=url, cluster=cluster) if plans or instruction else None
+    results: list[RunOutcome | RpaError] = [*bad, *(batch.runs if batch else [])]
+    if batch is not None:  # jobs that never reached a bot (unschedulable)
+        ran = {r.run_id for r in batch.runs}
+        results += [RpaError(e.error or f"{e.label}: {e.status.value}") for e in batch.entries
+                    if not e.ok and not ran.intersection(e.run_ids)]
+    ok = not bad and (batch is None or batch.ok)
     _report_results(results, batch, as_json, ok)
     raise typer.Exit(0 if ok and results else 1)
 
@@ -389,61 +330,6 @@ def cmd_sandbox(
     sandbox.serve(port=port, flaky=flaky, drift=drift)
 
 
-def demo_recordings() -> list[Path]:
-    return sorted(p for p in REPO_RECORDINGS.glob("*.yaml") if not any(s in p.name for s in NOT_DEMO)
-                  and ".v" not in p.stem)
-
-
-def _demo_params(plan: Any, url: str) -> dict[str, str]:
-    return {name: url for name in plan.params if name in ("base_url", "url", "sandbox_url")}
-
-
-def cmd_demo(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Start the sandbox and run the shipped recordings against it, then print the report path."""
-    _logging()
-    loop = _optional("engine.loop")
-    if loop is not None and hasattr(loop, "demo"):
-        raise typer.Exit(loop.demo(json_output=as_json) or 0)
-    from bots.sandbox import start_sandbox
-    from engine.plan import load_plan
-    from engine.runs import run_plan
-
-    files = demo_recordings()
-    if not files:
-        raise ConfigError(f"Demo.start: no recordings in {REPO_RECORDINGS}. Restore the repository's recordings/.")
-    if not as_json:
-        console.print("[yellow]Demo: runs the shipped recording(s) in plain order (the planner/scheduler "
-                      "loop is not part of this build yet).[/]")
-    results: list[RunOutcome] = []
-    with start_sandbox(port=0) as site, StepProgress(enabled=not as_json and console.is_terminal) as progress:
-        if not as_json:
-            console.print(f"Sandbox site: {site.url}", highlight=False)
-        for path in files:
-            plan = load_plan(path)
-            results.append(run_plan(plan, params=_demo_params(plan, site.url), plan_path=str(path),
-                                    on_event=progress.on_event, secrets=DEMO_SECRETS))
-    ok = all(r.ok for r in results)
-    if as_json:
-        items = [r.summary_json() for r in results]
-        _print_json(items[0] if len(items) == 1 else {"status": "succeeded" if ok else "failed", "runs": items,
-                                                      "mode": "recordings"})
-    else:
-        _demo_table(results)
-    raise typer.Exit(0 if ok else 1)
-
-
-def _demo_table(results: list[RunOutcome]) -> None:
-    table = Table("plan", "status", "steps", "seconds", "outputs", title="Demo runs")
-    for r in results:
-        table.add_row(r.plan_name, f"[{_status_style(r.status.value)}]{r.status.value}[/]", str(len(r.steps)),
-                      f"{r.seconds:.2f}", ", ".join(r.outputs) or "-")
-    console.print(table)
-    for r in results:
-        if r.error:
-            _fail_line(r.error)
-        console.print(f"Report: {r.report}", highlight=False)
-
-
 # -- bench overhead -----------------------------------------------------------------------------
 
 def cmd_bench_overhead(
@@ -473,5 +359,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("show")(cmd_show)
     app.command("schema")(cmd_schema)
     app.command("sandbox")(cmd_sandbox)
-    app.command("demo")(cmd_demo)
     bench.command("overhead")(cmd_bench_overhead)

@@ -22,9 +22,10 @@ bench = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON.")
 app.add_typer(bench, name="bench")
 err_console = Console(stderr=True)
 
-# One module per area; a module that does not exist yet is skipped.
+# One module per area, each with ``register(app, bench)``.
 COMMAND_MODULES = [
-    "engine.cli.core",       # run, validate, history, show, schema, sandbox, demo, bench overhead
+    "engine.cli.core",       # run, validate, history, show, schema, sandbox, bench overhead
+    "engine.cli.demo",       # demo
     "engine.cli.planning",   # plan, bench miniwob
     "engine.cli.secrets",    # secret set/list/rm
     "engine.cli.recording",  # record
@@ -33,9 +34,10 @@ COMMAND_MODULES = [
     "engine.cli.training",   # train, export-dataset
     "engine.cli.models",     # models, doctor, bench models (after training: its `models` is replaced)
     "engine.cli.scheduling", # bench psplib
-    "engine.cli.looping",    # bench loop (rpa run/demo go through the loop once it exists)
+    "engine.cli.looping",    # bench loop
     "engine.cli.items",      # items list/show/retry, bench items (rpa run --items hands over here)
     "engine.cli.ui",         # ui (the local dashboard)
+    "engine.cli.skills",     # skills list/show/route, mcp, bench skills
 ]
 
 
@@ -47,13 +49,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks."))
 
 def _register() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:
-                continue
-            raise
-        module.register(app, bench)
+        importlib.import_module(name).register(app, bench)
 
 
 _register()

@@ -32,34 +32,71 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_plan(
-    instruction: str = typer.Argument(..., help="What to do, e.g. 'Enter \"alice\" as username ... click \"Sign in\"'."),
+    instruction: str = typer.Argument(..., help="What to do, e.g. 'create a group named Auditors'."),
     url: str = typer.Option(..., "--url", help="The page to start on."),
     param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE; the plan refers to it as {{ params.KEY }}."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan and planning figures as JSON."),
     model: str | None = typer.Option(None, "--model", help="A model name under RPA_HOME/models, a folder or a .gguf."),
-    backend: str | None = typer.Option(None, "--backend", help="local (default) or openai."),
-    max_steps: int = typer.Option(12, "--max-steps", min=1, max=50),
     out: str | None = typer.Option(None, "--out", help="Also save the plan as YAML here (never overwrites)."),
 ) -> None:
-    """Plan an instruction on a page (in a private browser) and print the plan."""
-    from engine.plan import dump_plan, save_plan
-    from engine.planner import get_planner
+    """Plan an instruction by doing it once on the page, then print the plan (stored for replays)."""
+    import os
 
-    result = get_planner(get_settings(), backend=backend, model=model).plan(
-        instruction, url=url, params=_params(param), max_steps=max_steps)
-    if out:
-        save_plan(result.plan, out)
+    from engine.cli.core import _logging
+    from engine.loop import JobSpec, run_batch
+    from engine.plan import dump_plan, save_plan
+
+    if model:
+        os.environ["RPA_MODEL"] = model
+    _logging()
+    batch = run_batch([JobSpec(instruction=instruction, url=url, params=_params(param))])
+    entry = batch.entries[0]
+    if entry.plan is not None and entry.ok and out:
+        save_plan(entry.plan, out)
     if as_json:
-        _print_json({"plan": result.plan.model_dump(mode="json"), "llm_calls": result.llm_calls,
-                     "from_cache": result.from_cache, "seconds": round(result.seconds, 2), "missing": result.missing,
-                     "decisions": len(result.decisions)})
+        _print_json({"status": entry.status.value, "error": entry.error,
+                     "error_kind": entry.error_kind.value if entry.error_kind else None,
+                     "plan": entry.plan.model_dump(mode="json") if entry.plan else None, "llm_calls": entry.llm_calls,
+                     "from_cache": entry.from_cache, "planning_seconds": round(entry.planning_seconds, 2),
+                     "replay_seconds": round(entry.replay_seconds, 2), "report": batch.report})
+    else:
+        if entry.plan is not None:
+            sys.stdout.write(dump_plan(entry.plan))
+        note = "from the plan cache" if entry.from_cache else f"{entry.llm_calls} model call(s)"
+        console.print(f"[dim]# {note}, planning {entry.planning_seconds:.1f} s[/]", highlight=False)
+        if not entry.ok:
+            console.print(f"[bold red]error:[/] {entry.error}", highlight=False)
+    raise typer.Exit(0 if entry.ok else 1)
+
+
+def cmd_bench_instructions(
+    suite: str = typer.Option(..., "--suite", help="A suite YAML file, or a shipped one: sandbox, django_admin."),
+    split: str | None = typer.Option(None, "--split", help="Only tuned or held_out cases."),
+    case: list[str] = typer.Option([], "--case", help="Only these case ids (repeatable)."),
+    no_replay: bool = typer.Option(False, "--no-replay", help="Skip the replay of each planned case."),
+    model: str | None = typer.Option(None, "--model", help="The planner's model."),
+    backend: str | None = typer.Option(None, "--backend", help="local (default), llama or openai."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Goal-level instructions planned and replayed on a real app, checked against its own state."""
+    from engine.bench.instructions import run_suite
+    from engine.cli.core import _logging
+
+    if split not in (None, "tuned", "held_out"):
+        raise ConfigError(f"Bench.instructions: --split must be tuned or held_out, got {split!r}.")
+    _logging()
+    result = run_suite(suite, split=split, only=case or None, replay=not no_replay, model=model, backend=backend)
+    if as_json:
+        _print_json(result)
         return
-    sys.stdout.write(dump_plan(result.plan))
-    note = "from the plan cache" if result.from_cache else f"{result.llm_calls} model call(s)"
-    console.print(f"[dim]# {note}, {result.seconds:.1f} s[/]", highlight=False)
-    if result.missing:
-        console.print(f"[yellow]Not found on the page: {'; '.join(result.missing)}. "
-                      "Say it differently or give the missing value.[/]", highlight=False)
+    table = Table("case", "split", "status", "LLM calls", "planning s", "replay s", "why")
+    for r in result["results"]:
+        table.add_row(r["id"], r["split"], r["status"], str(r["llm_calls"]), f"{r['planning_s']:.1f}",
+                      f"{r['replay_s']:.1f}" if r["replay_s"] is not None else "-", (r["why"] or "")[:60])
+    console.print(table)
+    for name, s in result["splits"].items():
+        console.print(f"{name}: done {s['done']}/{s['cases']}, false successes {s['false_successes']}, "
+                      f"median decision {s['p50_decision_s']} s", highlight=False)
 
 
 def cmd_bench_miniwob(
@@ -94,3 +131,4 @@ def cmd_bench_miniwob(
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("plan")(cmd_plan)
     bench.command("miniwob")(cmd_bench_miniwob)
+    bench.command("instructions")(cmd_bench_instructions)

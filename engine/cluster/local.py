@@ -143,5 +143,5 @@ class LocalCluster:
                     pass
                 proc.wait(timeout=5)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

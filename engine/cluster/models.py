@@ -9,6 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.outcome import RunOutcome
 
 
+class ClusterOptions(BaseModel):
+    """Where the loop's bots run when they run on a cluster, and how to reach it."""
+
+    address: str
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    connect_timeout_s: float = 10.0
+    wait_workers_s: float = Field(30.0, description="How long to wait for the first worker with a browser.")
+    prefetch: int | None = Field(None, description="Jobs handed out beyond the free slots (default: half of them).")
+
+    @classmethod
+    def of(cls, cluster: str | ClusterOptions) -> ClusterOptions:
+        return cluster if isinstance(cluster, ClusterOptions) else cls(address=cluster)
+
+
 class ClusterJob(BaseModel):
     """One bot job as sent to a worker. Secrets are referenced by name only (in the plan): the
     worker resolves them from its own store, so no secret value is ever in a task argument."""
@@ -19,7 +35,6 @@ class ClusterJob(BaseModel):
     attempt: int = Field(1, ge=1, description="The coordinator's attempt; a re-run after a worker died is +1.")
     idempotent: bool = True
     default_timeout_ms: int = 10_000
-    observe_on_failure: bool = True
     screenshots: bool = True
 
 

@@ -25,17 +25,18 @@ import time
 import zipfile
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from loguru import logger
 
+from bots.runner import RunContext, RunResult, run_in_context
 from engine.cluster.models import ClusterJob, ClusterResult
 from engine.config import Settings, get_settings
-from engine.errors import FailureKind, BusinessError, MissingInputError, RpaError, SecretError
+from engine.errors import MissingInputError, RpaError, SecretError
 from engine.logs import add_json_file, mask, remove_sink
-from engine.outcome import RunOutcome, RunStatus
+from engine.outcome import RunOutcome
 
 T = TypeVar("T")
 VARIABLE_PREFIX = "rpa-run-"
@@ -50,7 +51,7 @@ def variable_name(run_id: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class BrowserHost:
@@ -135,7 +136,7 @@ def _claim(job: ClusterJob, me: str) -> tuple[int, dict[str, Any]]:
     var = Variable(variable_name(job.run_id))
     try:
         state = dict(var.get(timeout=5) or {})
-    except (TimeoutError, asyncio.TimeoutError):  # submitted without the coordinator's marker
+    except TimeoutError:  # submitted without the coordinator's marker
         state = {}
     starts = int(state.get("starts", 0))
     if state.get("done") is None:
@@ -153,12 +154,6 @@ def _store_done(job: ClusterJob, starts: int, me: str, result: ClusterResult) ->
 
 
 # -- one run ---------------------------------------------------------------------------------------
-def _failed(run_id: str, plan_name: str, message: str, kind: FailureKind, attempt: int, run_dir: Path) -> RunOutcome:
-    now = _now()
-    return RunOutcome(run_id=run_id, plan_name=plan_name, status=RunStatus.failed, error=mask(message),
-                      error_kind=kind, attempt=attempt, run_dir=str(run_dir), started_at=now, finished_at=now)
-
-
 def _zip_dir(path: Path) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -175,42 +170,27 @@ def _masked(model: Any) -> Any:
     return type(model).model_validate_json(mask(model.model_dump_json()))
 
 
-async def _observe(page: Any) -> Any:
-    if page is None:
-        return None
-    try:
-        from bots.observe import observe
-
-        return await observe(page)
-    except Exception as err:  # noqa: BLE001 - the page may be gone; repair then has nothing to look at
-        logger.info("cluster worker: cannot observe the failed page: {}", err)
-        return None
-
-
-async def _run(job: ClusterJob, run_id: str, run_dir: Path, attempt: int, settings: Settings) -> tuple[RunOutcome, Any]:
+async def _run(job: ClusterJob, run_id: str, run_dir: Path, attempt: int, settings: Settings) -> RunResult:
+    """The worker's side of one run: inputs from this worker's own store, then the same
+    ``run_in_context`` as a local run."""
     from bots.browser import new_context
-    from bots.runner import Bot, RunContext
+    from engine.inputs import check_inputs, secret_resolver
     from engine.plan import parse_plan
-    from engine.runs import check_inputs, secret_resolver
 
     plan = parse_plan(job.plan_yaml, f"<cluster job {run_id}>")
     secret = secret_resolver(settings)  # this worker's own store and RPA_SECRET_* variables
     try:
         params = check_inputs(plan, job.params, secret)
     except (MissingInputError, SecretError) as err:
-        message = f"{err.message} (on worker {_me()})"
-        return _failed(run_id, plan.name, message, FailureKind.business, attempt, run_dir), None
+        return RunResult(outcome=RunOutcome.failed(run_id, plan.name, f"{err.message} (on worker {_me()})",
+                                                   kind=err.kind, attempt=attempt, run_dir=str(run_dir)))
     browser = await HOST.browser(settings)
     context = await new_context(browser, HOST.config)
     try:
-        bot = Bot(context)
         ctx = RunContext(run_id=run_id, run_dir=run_dir, params=params, secret=secret,
-                         default_timeout_ms=job.default_timeout_ms, screenshots=job.screenshots, attempt=attempt)
-        outcome = await bot.run(plan, ctx)
-        observation = None
-        if job.observe_on_failure and not outcome.ok and browser.is_connected():
-            observation = await _observe(getattr(bot, "page", None))
-        return outcome, observation
+                         default_timeout_ms=job.default_timeout_ms, screenshots=job.screenshots, attempt=attempt,
+                         trace_on_failure=settings.trace != "off", trace_snapshots=settings.trace == "full")
+        return await run_in_context(context, plan, ctx)
     finally:
         try:
             await context.close()
@@ -260,16 +240,15 @@ def execute_job(job: ClusterJob) -> ClusterResult:
             logger.info("cluster worker {}: run {} attempt {}{}", me, run_id, attempt,
                         f" (re-run of {job.run_id}; worker {lost} died)" if starts else "")
             try:
-                outcome, observation = HOST.call(_run(job, run_id, run_dir, attempt, settings))
+                ran = HOST.call(_run(job, run_id, run_dir, attempt, settings))
             except RpaError as err:  # the browser would not start, the plan does not parse
-                kind = FailureKind.business if isinstance(err, BusinessError) else FailureKind.application
-                outcome, observation = _failed(run_id, "?", f"{err.message} (on worker {me})", kind, attempt,
-                                               run_dir), None
+                ran = RunResult(outcome=RunOutcome.failed(run_id, "?", f"{err.message} (on worker {me})",
+                                                          kind=err.kind, attempt=attempt))
             except Exception as err:  # noqa: BLE001 - a crash must still come back as a failed run
                 logger.exception("cluster worker {}: run {} crashed", me, run_id)
-                outcome = _failed(run_id, "?", f"Bot.run: crashed on worker {me} ({type(err).__name__}: {err}).",
-                                  FailureKind.application, attempt, run_dir)
-                observation = None
+                ran = RunResult(outcome=RunOutcome.failed(
+                    run_id, "?", f"Bot.run: crashed on worker {me} ({type(err).__name__}: {err}).", attempt=attempt))
+        outcome, observation = ran.outcome, ran.observation
         outcome.run_id, outcome.attempt = run_id, attempt
         outcome.run_dir = str(run_dir)
         remove_sink(sink)

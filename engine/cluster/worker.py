@@ -6,7 +6,6 @@ background so the first job does not wait for it, ``dask_teardown`` closes it.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import threading
@@ -81,7 +80,7 @@ async def serve(scheduler: str, *, browsers: int = 1, name: str | None = None, n
     cls = Nanny if nanny else Worker
     try:
         server = await cls(scheduler, **kwargs)
-    except (OSError, TimeoutError, asyncio.TimeoutError) as err:
+    except (OSError, TimeoutError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ClusterError(
             f"Worker.start: cannot reach the Dask scheduler at {scheduler} within {connect_timeout_s:g} s "

@@ -1,17 +1,13 @@
-"""The engine loop: plan, schedule, dispatch to a pool of bots, and learn from every outcome."""
+"""The engine loop: plan, schedule, dispatch to bots, and learn from every outcome.
 
-from engine.config import Settings
+``run_batch(jobs)`` is the one way a plan runs, whatever starts it (``rpa run``, ``rpa demo``, the
+daemon's worker, the MCP server); ``cluster=`` runs the bots on Dask workers instead of here.
+"""
+
 from engine.loop.deps import LoopDeps
 from engine.loop.loop import run_batch, run_batch_async
 from engine.loop.models import BatchOutcome, EntryStatus, JobEntry, JobSpec, Repair
+from engine.loop.runtime import LocalRuntime, Runtime
 
-
-def demo(settings: Settings | None = None, json: bool = False, *, json_output: bool | None = None) -> int:
-    """``rpa demo``: the full loop against the bundled sandbox; returns the exit code."""
-    from engine.loop.demo import run_demo
-
-    return run_demo(settings, json=json if json_output is None else json_output)
-
-
-__all__ = ["BatchOutcome", "EntryStatus", "JobEntry", "JobSpec", "LoopDeps", "Repair", "demo", "run_batch",
-           "run_batch_async"]
+__all__ = ["BatchOutcome", "EntryStatus", "JobEntry", "JobSpec", "LocalRuntime", "LoopDeps", "Repair", "Runtime",
+           "run_batch", "run_batch_async"]

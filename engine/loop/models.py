@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.errors import FailureKind
+from engine.loop.schedule import BatchSchedule
 from engine.outcome import RunOutcome
 from engine.plan import Plan
 
@@ -32,8 +34,6 @@ class JobSpec(BaseModel):
     def _some_work(self) -> JobSpec:
         if self.plan is None and self.plan_path is None and self.instruction is None:
             raise ValueError("a job needs a plan, a plan_path or an instruction")
-        if self.plan is None and self.plan_path is None and not self.url:
-            raise ValueError("an instruction job needs the url of the page to plan on")
         return self
 
     def label(self) -> str:
@@ -74,13 +74,17 @@ class JobEntry(BaseModel):
     attempts: int = 0
     retries: int = 0
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: FailureKind | None = None
     run_ids: list[str] = Field(default_factory=list)
     repairs: list[Repair] = Field(default_factory=list)
     repaired_path: str | None = None
     diff: str | None = None
     llm_calls: int = 0
-    planning_seconds: float = 0.0
+    planned: bool = Field(False, description="Planned from its instruction in this batch (by doing the work).")
+    planning_seconds: float = Field(0.0, description="Seconds spent choosing steps (the planning run, or routing).")
+    replay_seconds: float = Field(0.0, description="Seconds of the replays of a stored plan.")
+    decision_seconds: list[float] = Field(default_factory=list, description="Each planning decision's seconds.")
+    plan: Plan | None = Field(None, description="The plan the job ended with (planned, repaired or as given).")
     from_cache: bool = False
     crashes: int = 0
     seconds: float = 0.0
@@ -93,8 +97,6 @@ class JobEntry(BaseModel):
 class BatchOutcome(BaseModel):
     """Everything a batch did: one final run per executed job, the report, the schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     runs: list[RunOutcome] = Field(default_factory=list)
     entries: list[JobEntry] = Field(default_factory=list)
     report: str | None = None
@@ -103,7 +105,7 @@ class BatchOutcome(BaseModel):
     planning_seconds: float = 0.0
     run_seconds: float = Field(0.0, description="Wall time of the dispatch phase (browser launch excluded).")
     retries: int = 0
-    schedule: Any = None
+    schedule: BatchSchedule = Field(default_factory=BatchSchedule)
     solver: str | None = None
 
     @property
@@ -133,7 +135,11 @@ class BatchOutcome(BaseModel):
                     "status": e.status.value,
                     "attempts": e.attempts,
                     "error": e.error,
-                    "error_kind": e.error_kind,
+                    "error_kind": e.error_kind.value if e.error_kind else None,
+                    "llm_calls": e.llm_calls,
+                    "from_cache": e.from_cache,
+                    "planning_seconds": round(e.planning_seconds, 3),
+                    "replay_seconds": round(e.replay_seconds, 3),
                     "repaired_path": e.repaired_path,
                     "run_ids": e.run_ids,
                 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from loguru import logger
 
+from engine.errors import FailureKind
 from engine.plan import Action, Locator, Plan, Target, dump_plan, next_version_path, save_plan
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -115,11 +116,12 @@ def _best_target(old: Target, action: Action, observation: Any) -> tuple[Target,
     return None
 
 
-def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any, error: str | None = None) -> Plan | None:
+def deterministic_repair(plan: Plan, failed_step_id: str, observation: Any,
+                         kind: FailureKind = FailureKind.target_missing) -> Plan | None:
     """Swap the failed step's target (or, when its expectation failed, the element the expectation
     waits for) for the observed element that best matches the old one."""
     step = plan.step(failed_step_id)
-    if error and "expectation" in error and step.expect is not None and step.expect.visible is not None:
+    if kind is FailureKind.expectation_unmet and step.expect is not None and step.expect.visible is not None:
         old = step.expect.visible
         found = _best_target(old, Action.click, observation)
         if found is None:

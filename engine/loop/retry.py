@@ -1,26 +1,18 @@
-"""What to do after a run: done, retry (application error), repair (the page changed) or stop.
+"""After a run: done, retry, repair, relaunch the browser, or stop. The one place that decides.
 
-Business errors are never retried. An application error is retried with exponential backoff. A
-step that fails twice in a row because its element is missing is treated as drift: repair.
+It reads the failure's ``FailureKind`` only: final kinds stop; a crashed browser is relaunched and
+the run retried; an ambiguous target is repaired at once (retrying would guess again); a missing
+target or an unmet expectation is retried once, then repaired (a page that changed fails the same
+step twice); anything else retryable is retried with backoff.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from enum import Enum
 
 from engine.errors import FailureKind
 from engine.outcome import RunOutcome, StepStatus
-
-# Phrases the runner uses when no locator of a target matched (ElementNotFoundError).
-_NOT_FOUND = re.compile(
-    r"(no element|not found|is not visible|matched nothing|matches nothing|no locator|did not match|"
-    r"waiting for (get_by|locator)|ElementNotFound)",
-    re.IGNORECASE,
-)
-_CRASH = re.compile(r"(browser (has been )?(closed|crashed|disconnected)|target (page, context or browser )?"
-                    r"(has been )?closed|crash)", re.IGNORECASE)
 
 
 class Verdict(str, Enum):
@@ -28,40 +20,28 @@ class Verdict(str, Enum):
     retry = "retry"
     repair = "repair"
     crash = "crash"  # the browser died: relaunch, then retry
-    business = "business"
+    final = "final"  # the user must act: never retried
 
 
 def failed_step(outcome: RunOutcome) -> str | None:
-    for step in outcome.steps:
-        if step.status is StepStatus.failed:
-            return step.id
-    return None
+    return next((s.id for s in outcome.steps if s.status is StepStatus.failed), None)
 
 
-def is_not_found(outcome: RunOutcome) -> bool:
-    """The run failed because an element of a step's target was missing."""
-    if getattr(outcome, "error_type", None) == "ElementNotFoundError":
-        return True
-    text = " ".join(s.error or "" for s in outcome.steps if s.status is StepStatus.failed)
-    return bool(_NOT_FOUND.search(text or outcome.error or ""))
-
-
-def is_crash(outcome: RunOutcome) -> bool:
-    return bool(_CRASH.search(outcome.error or ""))
-
-
-def classify(outcome: RunOutcome, previous_failed_step: str | None, *, repairable: bool) -> Verdict:
-    """``previous_failed_step`` is the step the last attempt failed on (None on the first)."""
+def verdict(outcome: RunOutcome, previous_failed_step: str | None, *, drift_seen: bool = False) -> Verdict:
+    """``previous_failed_step``: the step the last attempt failed on (None on the first attempt);
+    ``drift_seen``: this plan's page already changed in this batch (repair without a second try)."""
     if outcome.ok:
         return Verdict.done
-    if outcome.error_kind is FailureKind.business:
-        return Verdict.business
-    if is_crash(outcome):
+    kind = outcome.error_kind or FailureKind.application
+    if kind.final:
+        return Verdict.final
+    if kind is FailureKind.browser_crashed:
         return Verdict.crash
     step = failed_step(outcome)
-    if repairable and step is not None and is_not_found(outcome) and step == previous_failed_step:
-        return Verdict.repair
-    return Verdict.retry
+    if kind.repairable and step is not None:
+        if not kind.retryable or drift_seen or step == previous_failed_step:
+            return Verdict.repair
+    return Verdict.retry if kind.retryable else Verdict.final
 
 
 class Backoff:

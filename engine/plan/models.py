@@ -45,6 +45,7 @@ class Action(str, Enum):
     wait_for = "wait_for"
     extract = "extract"
     assert_ = "assert"
+    back = "back"
 
 
 # Which of target/value each verb needs: (target, value). None = optional.
@@ -62,6 +63,7 @@ ACTION_NEEDS: dict[Action, tuple[bool | None, bool | None]] = {
     Action.wait_for: (None, None),
     Action.extract: (None, False),
     Action.assert_: (None, None),
+    Action.back: (False, False),
 }
 
 LOCATOR_KINDS = ("test_id", "role", "label", "placeholder", "alt_text", "text", "title", "css")
@@ -196,6 +198,8 @@ class Step(_Model):
     expect: Expect | None = None
     timeout_ms: int | None = Field(None, gt=0)
     retries: int = Field(0, ge=0, le=10)
+    keys: bool = Field(False, description="fill: type the value with key presses (pages that listen for keys).")
+    dispatch: bool = Field(False, description="click: send a DOM click event (reaches an element under an overlay).")
     depends_on: list[str] | None = Field(
         None, description="Ids of steps that must finish first; unset = the previous step."
     )
@@ -238,7 +242,7 @@ class Step(_Model):
     @model_serializer(mode="wrap")
     def _compact(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
-        defaults = {"extract": "text", "retries": 0}
+        defaults = {"extract": "text", "retries": 0, "keys": False, "dispatch": False}
         out = {}
         for k, v in data.items():
             if v is None or defaults.get(k, object()) == v:

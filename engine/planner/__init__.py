@@ -1,9 +1,10 @@
 """The LLM planner: instructions become plans (``engine.plan.Plan``), with a model that runs offline.
 
-``get_planner(settings)`` loads the backend once per process. ``Planner.plan(instruction, url=...)``
-returns a ``PlanResult``; ``await Planner.run_stepwise(page, instruction)`` acts on a live page;
-``Planner.repair`` proposes a new target for a failed step; ``Planner.invalidate`` drops cached
-plans. Decisions are recorded as ``Decision`` (the format the trainer learns from).
+``get_planner(settings)`` loads the backend once per process (lazily: a cached plan loads no
+model). ``await Planner.act(session, instruction, url=...)`` does the instruction once on a bot
+session and returns a ``PlanningResult``; ``Planner.cached`` replays need no model;
+``Planner.repair`` proposes a new target for a failed step. Decisions are recorded as ``Decision``
+(the format the trainer learns from).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import threading
 from engine.config import Settings, get_settings
 from engine.errors import ConfigError
 from engine.planner.cache import CacheKey, DisabledCache, FileCache, MemoryCache, PlanCache, normalize_url
-from engine.planner.models import Candidate, Decision, Goal, PlanResult
-from engine.planner.planner import Planner, StepwiseResult
+from engine.planner.models import Decision, PlanningResult
+from engine.planner.planner import Planner
 
 __all__ = [
-    "CacheKey", "Candidate", "Decision", "DisabledCache", "FileCache", "Goal", "MemoryCache", "PlanCache",
-    "PlanResult", "Planner", "StepwiseResult", "LazyBackend", "get_planner", "make_backend", "normalize_url",
+    "CacheKey", "Decision", "DisabledCache", "FileCache", "LazyBackend", "MemoryCache", "PlanCache", "Planner",
+    "PlanningResult", "get_planner", "make_backend", "normalize_url",
 ]
 
 _LOCK = threading.Lock()

@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any
 
-_INDEX_RE = re.compile(r"^\s*(\d{1,4})\s*(?:[.):]\s*(.*?))?\s*$", re.S)
+_INDEX_RE = re.compile(r"^\s*(\d{1,4})\s*(?:[.):]\s*(.*?))?\s*$", re.DOTALL)
 
 
 def _gbnf_literal(text: str) -> str:

@@ -134,7 +134,7 @@ class Scorer:
 
         t0 = time.perf_counter()
         self.calls += 1
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        gen = torch.Generator(device=self.loaded.device).manual_seed(seed) if seed is not None else None
         ids = self.encode(prompt)
         choice = TokenChoice(self._answers(answers))
         cache, logits = self._prompt_state(ids)

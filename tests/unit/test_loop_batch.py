@@ -13,6 +13,7 @@ from engine.config import get_settings
 from engine.history import History
 from engine.loop import EntryStatus, JobSpec, LoopDeps, run_batch_async
 from engine.errors import FailureKind
+from bots.runner import RunResult
 from engine.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 from engine.plan import Plan, Target, save_plan
 
@@ -28,6 +29,9 @@ class El:
 class Obs:
     elements: list[El]
     selector_map: dict[str, Target] = field(default_factory=dict)
+
+    def to_prompt(self, _tokens: int) -> str:
+        return "\n".join(f"[{e.ref}] {e.role} {e.name!r}" for e in self.elements)
 
 
 DRIFTED = Obs([El("1", "button", "Help"), El("2", "button", "Sign in now")],
@@ -49,7 +53,10 @@ class ScriptedRuntime:
     def alive(self) -> bool:
         return True
 
-    async def run(self, plan: Plan, spec: Any, *, observe_on_failure: bool) -> tuple[RunOutcome, Any]:
+    def slots(self, requested: int) -> int:
+        return requested
+
+    async def run(self, plan: Plan, spec: Any) -> RunResult:
         self.live += 1
         self.peak = max(self.peak, self.live)
         await asyncio.sleep(0.01)
@@ -65,13 +72,14 @@ class ScriptedRuntime:
                               error=error, error_kind=kind, started_at=now, finished_at=now)
 
         if plan.name == "flaky" and n == 1:
-            return fail("go", FailureKind.application, "Step 'go': HTTP 500 on navigation"), None
+            return RunResult(fail("go", FailureKind.application, "Step 'go': HTTP 500 on navigation"))
         if plan.name == "biz":
-            return fail("go", FailureKind.business, "Step 'go': the site says the record does not exist"), None
+            return RunResult(fail("go", FailureKind.business, "Step 'go': the site says the record does not exist"))
         if plan.name == "drift" and plan.step("go").target.locators[0].name != "Sign in now":
-            return fail("go", FailureKind.application, "Step 'go': no element matches role=button"), DRIFTED
-        return RunOutcome(run_id=spec.run_id, plan_name=plan.name, status=RunStatus.succeeded, steps=ok,
-                          started_at=now, finished_at=now, seconds=0.2), None
+            return RunResult(fail("go", FailureKind.target_missing, "Step 'go': no element matches role=button"),
+                             DRIFTED)
+        return RunResult(RunOutcome(run_id=spec.run_id, plan_name=plan.name, status=RunStatus.succeeded, steps=ok,
+                                    started_at=now, finished_at=now, seconds=0.2))
 
 
 def _plan(name: str, **extra: Any) -> Plan:
@@ -81,13 +89,17 @@ def _plan(name: str, **extra: Any) -> Plan:
     return Plan.model_validate(data)
 
 
+def _no_planner() -> None:
+    from engine.errors import PlannerError
+
+    raise PlannerError("Loop.plan: no planner in this test.")
+
+
 def _deps(runtime: ScriptedRuntime) -> LoopDeps:
     settings = get_settings().ensure()
-    from engine.report import write_batch_report, write_report
-
-    return LoopDeps(settings=settings, history=History(settings), planner_factory=lambda: None, solve=None,
-                    runtime_factory=lambda size, headed: runtime, secret=lambda name: "x",
-                    write_report=write_report, write_batch_report=write_batch_report, backoff_base_s=0.01)
+    return LoopDeps(settings=settings, history=History(settings), planner_factory=_no_planner,
+                    runtime_factory=lambda size, headed: runtime, secret=lambda name: "x", solver="wspt",
+                    backoff_base_s=0.01)
 
 
 async def test_batch_state_machine(tmp_path: Path) -> None:
@@ -108,6 +120,7 @@ async def test_batch_state_machine(tmp_path: Path) -> None:
     assert e["ok"].status is EntryStatus.succeeded
     assert e["gpu"].status is EntryStatus.unschedulable and "'gpu'" in e["gpu"].error
     assert e["llm"].status is EntryStatus.not_planned and e["llm"].error.startswith("Loop.plan:")
+    assert [r.status for r in deps.history.list_runs(job_id="llm")] == ["failed_application"]
     assert runtime.peak <= 2
     assert batch.retries >= 2 and batch.report and Path(batch.report).exists()
     assert "drift.v2.yaml" in Path(batch.report).read_text()

@@ -4,46 +4,32 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from engine.loop.dispatch import ResourcePool, dispatch
-from engine.loop.schedule import Activity, make_schedule, serial_sgs
+from engine.loop.schedule import JobWork, problem_of, schedule_batch
+from engine.scheduler import check_feasible
 
 
-def _usage_ok(acts: list[Activity], start: dict[str, float], cap: dict[str, int]) -> bool:
-    points = sorted(start.values())
-    for t in points:
-        for r, c in cap.items():
-            used = sum(a.demands.get(r, 0) for a in acts if start[a.id] <= t < start[a.id] + a.duration)
-            if used > c:
-                return False
-    return True
-
-
-def test_serial_sgs_respects_capacities() -> None:
-    acts = [Activity(id=f"j{i}", duration=1.0 + i % 3, demands={"browser": 1, "site:a": 1 if i % 2 else 0})
+def test_batch_schedule_respects_capacities() -> None:
+    work = [JobWork(id=f"j{i}", seconds=1.0 + i % 3, demands={"browser": 1, "site:a": 1 if i % 2 else 0})
             for i in range(8)]
-    acts.append(Activity(id="acct", duration=2.0, demands={"browser": 1, "account": 1}))
-    acts.append(Activity(id="acct2", duration=2.0, demands={"browser": 1, "account": 1}))
+    work += [JobWork(id="acct", seconds=2.0, demands={"browser": 1, "account": 1}),
+             JobWork(id="acct2", seconds=2.0, demands={"browser": 1, "account": 1})]
     cap = {"browser": 3, "site:a": 1, "account": 1}
-    sched = serial_sgs(acts, cap)
-    assert set(sched.start) == {a.id for a in acts}
-    assert _usage_ok(acts, sched.start, cap)
-    assert sched.order()[0] in {a.id for a in acts}
+    sched = schedule_batch(work, cap)
+    assert sched.solver == "ga" and set(sched.order()) == {w.id for w in work}
+    check_feasible(problem_of(work, cap), sched.schedule)  # raises on any violation
+    assert sched.makespan_s > 0
 
 
 def test_weight_moves_a_job_forward() -> None:
-    acts = [Activity(id="a", duration=2.0, demands={"browser": 1}),
-            Activity(id="b", duration=2.0, demands={"browser": 1}, weight=5.0)]
-    assert serial_sgs(acts, {"browser": 1}).order() == ["b", "a"]
+    work = [JobWork(id="a", seconds=2.0, demands={"browser": 1}),
+            JobWork(id="b", seconds=2.0, demands={"browser": 1}, weight=5.0)]
+    assert schedule_batch(work, {"browser": 1}).order() == ["b", "a"]
 
 
-def test_broken_solver_falls_back() -> None:
-    def solve(*_a, **_k):
-        raise RuntimeError("boom")
-
-    acts = [Activity(id="a", duration=1.0, demands={"browser": 1})]
-    assert make_schedule(acts, {"browser": 1}, solve).solver == "sgs-wspt"
+def test_an_unknown_solver_falls_back_to_the_rule() -> None:
+    work = [JobWork(id="a", seconds=1.0, demands={"browser": 1}), JobWork(id="b", seconds=1.0, demands={"browser": 1})]
+    assert schedule_batch(work, {"browser": 1}, solver="no-such-solver").solver == "wspt"
 
 
 async def test_dispatch_never_exceeds_capacity() -> None:
@@ -73,6 +59,5 @@ def test_unfit_demand_is_named() -> None:
     assert pool.fits_at_all({"browser": 2}) is None
 
 
-@pytest.mark.parametrize("n", [0])
-def test_empty_schedule(n: int) -> None:
-    assert make_schedule([], {"browser": 1}, None).solver == "none"
+def test_empty_schedule() -> None:
+    assert schedule_batch([], {"browser": 1}).solver == "none"

@@ -64,6 +64,6 @@ def test_cache_hit_makes_zero_model_calls() -> None:
     settings = get_settings()
     planner = get_planner(settings, cache=FileCache(settings.home / "plancache"))
     planner.remember("Click Go", "http://h/", _plan())
-    result = planner.plan("click   go", url="http://h")
-    assert result.from_cache and result.llm_calls == 0 and result.plan == _plan()
+    assert planner.cached("click   go", "http://h", []) == _plan()
+    assert planner.llm_calls == 0
     assert planner.backend.calls == 0 and planner.backend._backend is None  # the model was never loaded

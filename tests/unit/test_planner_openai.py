@@ -39,7 +39,7 @@ class Fake:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 fake.seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 fake.headers.append(dict(self.headers))
                 status, body, delay = fake.script.pop(0) if len(fake.script) > 1 else fake.script[0]

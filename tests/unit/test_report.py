@@ -60,7 +60,7 @@ def test_batch_report_has_a_timeline(tmp_path):
         _outcome(tmp_path / "runs" / "a", "a", start=T0, seconds=2.0),
         _outcome(tmp_path / "runs" / "b", "b", RunStatus.failed, start=T0 + timedelta(seconds=1), seconds=3.0),
     ]
-    path = write_batch_report(runs, {"start": {"a": 0.0, "b": 0.5}}, tmp_path / "batch.html")
+    path = write_batch_report(runs, {"a": 0.0, "b": 0.5}, tmp_path / "batch.html")
     html = path.read_text()
     assert "<svg" in html and html.count("<rect") == 2 and "planned start" in html
     assert "1 of 2 runs succeeded" in html

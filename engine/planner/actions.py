@@ -1,0 +1,287 @@
+"""Every action the page allows, each with a lexical prior: the model's choices at one step.
+
+Actions come only from the observation (refs that exist) and values only from the instruction
+(its literals, parameters and secret names), so whatever is chosen is valid by construction. The
+prior is a score, not a filter: nothing the page offers is left out, the model sees the best few.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bots.observe import Element, Observation
+from engine.planner.prompts import format_action
+from engine.planner.task import CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, norm, stem, words
+
+if TYPE_CHECKING:
+    from engine.planner.ledger import Ledger
+
+Verb = Literal["click", "fill", "select", "check", "uncheck", "press", "read", "download", "back", "done", "stuck"]
+NEGATIVE = {stem(w) for w in ("cancel", "reset", "clear", "no", "back", "close", "delete", "remove", "logout",
+                              "signout", "skip", "toggle", "theme", "previous", "help", "privacy", "terms")}
+LEAVING = ("log out", "sign out", "logout", "log off")
+MAX_OPTIONS = 40
+
+
+class Choice(BaseModel):
+    """One allowed action on the current observation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verb: Verb
+    ref: str | None = None
+    value: str | None = None
+    answer: str
+    prior: float = 0.0
+    model: float | None = None
+    score: float = 0.0
+    clause: int | None = None  # the clause of the instruction whose part this action would do
+
+
+def _choice(verb: Verb, el: Element | None, value: str | None, prior: float, clause: int | None = None) -> Choice:
+    if el is None:
+        return Choice(verb=verb, answer=verb, prior=prior, score=prior)
+    label = el.name or el.label or el.near or el.placeholder or el.hint
+    return Choice(verb=verb, ref=el.ref, value=value, answer=format_action(verb, el.ref, label, value),
+                  prior=prior, score=prior, clause=clause)
+
+
+ORDER_PENALTY = 2.5  # doing a later clause's part while an earlier clause is still open
+
+
+def _in_order(c: Choice, first_open: int | None) -> Choice:
+    if c.clause is None or first_open is None or c.clause <= first_open:
+        return c
+    return c.model_copy(update={"prior": c.prior - ORDER_PENALTY, "score": c.prior - ORDER_PENALTY})
+
+
+def element_words(el: Element) -> set[str]:
+    """Every word a person could call this element by (stemmed), compounds split ('Username')."""
+    out = set(words(el.words + " " + (el.hint if not el.name else "")))
+    for w in list(out):
+        for part in ("name", "user", "pass", "word", "mail", "login", "search"):
+            if part in w and w != part:
+                out.add(stem(part))
+    return out
+
+
+def fits(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> bool:
+    """Whether a value's field words name this field (its label, its block, or the page's heading)."""
+    if not field_words:
+        return True
+    own = element_words(el) | set(words(el.context))
+    if el.type == "password":
+        own.add(stem("password"))
+    if el.type == "email":
+        own.add(stem("email"))
+    return bool(set(field_words) & (own | page_words))
+
+
+def _shape_fit(value: Value, el: Element) -> float:
+    """A value whose form says what it is: an e-mail, a date, a number, a secret."""
+    text, own = value.text, element_words(el)
+    if value.kind == "secret":
+        return 3.0 if el.type == "password" else -3.0
+    if el.type == "password":
+        return 1.0 if stem("password") in value.field else -2.5
+    if "@" in text:
+        return 2.0 if el.type == "email" or stem("email") in own else -0.5
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return 2.0 if el.type == "date" or stem("date") in own else 0.0
+    if re.fullmatch(r"[\d.,]+", text):
+        return 1.0 if el.type == "number" else 0.0
+    return 0.0
+
+
+class Scorer:
+    """Lexical evidence on one observation; word weights are per observation (IDF)."""
+
+    def __init__(self, task: Task, obs: Observation) -> None:
+        self.task, self.obs = task, obs
+        self.controls = [e for e in obs.elements if e.kind == "control" and not e.disabled]
+        docs = [element_words(e) | set(words(e.context)) for e in self.controls] or [set()]
+        df: Counter[str] = Counter(w for d in docs for w in d)
+        self.idf = {w: math.log(1 + len(docs) / c) for w, c in df.items()}
+        self.page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading" for w in words(e.name)}
+        self.want = set(task.words)
+        for intent in task.intents:
+            self.want |= {stem(w) for w in CONTROL_WORDS.get(intent, ())}
+
+    def weight(self, word: str) -> float:
+        return self.idf.get(word, math.log(1 + max(1, len(self.controls))))
+
+    def relevance(self, el: Element, want: set[str] | None = None) -> float:
+        want = self.want if want is None else want
+        own = element_words(el)
+        near = set(words(el.context)) - own
+        return sum(self.weight(w) for w in want & own) + 0.4 * sum(self.weight(w) for w in want & near)
+
+
+def names_value(el: Element, value: Value) -> bool:
+    v = norm(value.text)
+    return bool(v) and any(f" {v} " in f" {norm(t)} " for t in (el.name, el.label, el.value or "") if t)
+
+
+def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
+    """Every action the page allows now, best prior first."""
+    sc = Scorer(task, obs)
+    open_values = ledger.open_values()
+    forms: list[Choice] = []
+    clicks: list[tuple[Element, Choice]] = []
+    for el in sc.controls:
+        if el.editable:
+            forms += _fills(sc, el, task, ledger)
+        if el.selectable and el.options:
+            forms += _selects(sc, el, open_values, ledger)
+        elif el.checkable:
+            forms.append(_check(sc, el, task, ledger, open_values))
+        elif not el.editable or el.role == "combobox" or ledger.wants_focus():
+            clicks.append((el, _click(sc, el, task, ledger, open_values)))
+        if _downloads(el) and (task.has("download") or ledger.wants_download()):
+            clicks.append((el, _choice("download", el, None, _click(sc, el, task, ledger, open_values).prior + 1.5)))
+        if el.editable and ledger.filled_last(el):
+            forms.append(_choice("press", el, "Enter", 1.0 + (2.0 if ledger.dirty and not _has_submit(sc) else 0.0)))
+    # Values this page can still take in its fields: submitting now would send the form without them.
+    pending = any(c.prior > 0.3 and c.verb in ("fill", "select", "check") for c in forms)
+    out = list(forms)
+    for el, c in clicks:
+        if pending and _submits(el):
+            c = c.model_copy(update={"prior": c.prior - PENDING_PENALTY})
+        out.append(c)
+    for el in obs.elements:
+        if ledger.open_reads() and (el.kind == "text" or el.role in ("cell", "heading")) and el.name:
+            out.append(_read(sc, el, ledger))
+    out.append(_choice("back", None, None, -1.5))
+    if ledger.complete():
+        out.append(_choice("done", None, None, 6.0 if ledger.confirmed else 1.0))
+    first_open = ledger.first_open_clause()
+    return sorted((_in_order(c, first_open) for c in out), key=lambda c: -c.prior)
+
+
+PENDING_PENALTY = 4.0
+
+
+def _submits(el: Element) -> bool:
+    """A control that sends its form (or a button named like one)."""
+    return el.type == "submit" or (el.role == "button" and bool(set(words(el.name)) & {stem(w) for w in SUBMIT_WORDS}))
+
+
+def _has_submit(sc: Scorer) -> bool:
+    return any(set(words(e.name)) & {stem(w) for w in SUBMIT_WORDS} and e.role == "button" for e in sc.controls)
+
+
+def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
+    out = []
+    typed = ledger.typed_in(el)
+    for value in task.values:
+        if value.text in typed or (el.value or "") == value.text:
+            continue
+        used = ledger.used(value)
+        confirm = used and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el)
+        if used and not confirm:
+            continue
+        s = 2.5 * float(fits(value.field, el, set())) if value.field else 0.5
+        if value.field and not fits(value.field, el, sc.page_words):
+            s -= 2.0
+        s += _shape_fit(value, el)
+        if value.replaces is not None and norm(el.value or "") == norm(value.replaces):
+            s += 4.0
+        if confirm:
+            s += 3.0
+        if typed:
+            s -= 2.0
+        if el.role == "searchbox" or stem("search") in element_words(el) or stem("filter") in element_words(el):
+            s += 1.0 if task.has("find") and not ledger.value_on_page(value, sc.obs) else -1.5
+        out.append(_choice("fill", el, value.text, s, value.clause))
+    return out
+
+
+def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) -> list[Choice]:
+    out = []
+    current = norm(el.value or "")
+    wanted = {norm(v.text) for v in open_values}
+    options = list(el.options or ())
+    for opt in [o for o in options if norm(o) in wanted] + [o for o in options[:MAX_OPTIONS] if norm(o) not in wanted]:
+        if norm(opt) == current:
+            continue
+        match = next((v for v in open_values if norm(v.text) == norm(opt)), None)
+        s = (5.0 + 0.5 * sc.relevance(el)) if match else 0.3 * sc.relevance(el, set(words(opt)) & sc.want) - 1.5
+        out.append(_choice("select", el, opt, s, match.clause if match else None))
+    return out
+
+
+def _check(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: list[Value]) -> Choice:
+    own = element_words(el)
+    s, clause = -0.5, None
+    for part in ledger.open_attributes():
+        if set(part.words) & own:
+            s, clause = s + 4.0, part.clause
+    named = next((v for v in open_values if names_value(el, v)), None)
+    if named is not None:
+        s, clause = s + 4.5, named.clause
+    s += 0.3 * sc.relevance(el)
+    if el.checked:
+        s = -3.0 if not task.has("uncheck") else s + 1.0
+        return _choice("uncheck", el, None, s, clause)
+    s -= 2.5 * ledger.clicks(el)
+    return _choice("check", el, None, s, clause)
+
+
+def _downloads(el: Element) -> bool:
+    own = element_words(el)
+    return el.role in ("link", "button") and (bool(own & {stem(w) for w in CONTROL_WORDS["download"][:4]})
+                                              or bool(re.search(r"\.(csv|pdf|xlsx?|zip|txt)$", el.href or "")))
+
+
+def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: list[Value]) -> Choice:
+    own = element_words(el)
+    s, clause = sc.relevance(el), None
+    named = next((v for v in open_values if names_value(el, v)), None)
+    if named is not None:
+        s, clause = s + 3.5, named.clause
+    for part in ledger.open_actions():
+        ws = set(part.words) | {stem(w) for w in CONTROL_WORDS.get(part.intent or "", ())}
+        if ws & own:
+            s += 3.0
+            clause = part.clause if clause is None else min(clause, part.clause)
+    if ledger.dirty and el.role == "button" or (ledger.dirty and el.type == "submit"):
+        submit = own & {stem(w) for w in SUBMIT_WORDS}
+        if submit:
+            s += 3.0 - 0.4 * max(0, len(words(el.name)) - len(submit))
+    if ledger.asks_confirmation(sc.obs) and own & {stem(w) for w in ("yes", "confirm", "sure", "ok", "delete")}:
+        s += 2.5
+    negative = own & NEGATIVE
+    if negative and not negative & sc.want:
+        s -= 3.0
+    if any(phrase in norm(el.name) for phrase in LEAVING) and not task.has("logout"):
+        s -= 4.0
+    if el.editable:
+        s += 3.0 if ledger.wants_focus() else -2.0
+    if el.container:
+        s -= 1.0
+    s -= 2.5 * ledger.clicks(el) + 3.0 * ledger.no_effect(el)
+    if _downloads(el) and not task.has("download"):
+        s -= 1.0
+    return _choice("click", el, None, s, clause)
+
+
+def _read(sc: Scorer, el: Element, ledger: Ledger) -> Choice:
+    own = set(words(el.name + " " + el.label))
+    near = set(words(el.context))
+    s = -1.0
+    for part in ledger.open_reads():
+        pw = set(part.words)
+        if pw & near and not pw & own:
+            s += 3.5  # the value next to its label ("Total" ... "930.00")
+        elif pw & own:
+            s += 1.0
+    if re.search(r"\d", el.name):
+        s += 0.5
+    if len(el.name) > 80:
+        s -= 1.5
+    return _choice("read", el, None, s)

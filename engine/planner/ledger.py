@@ -1,0 +1,208 @@
+"""Which parts of the instruction a planning run has done, and whether the page confirms the goal.
+
+A part counts as done only by an action that fits it: a value typed into a field its words name,
+chosen from a list, or clicked by name; a secret typed into a password field; an attribute
+checked; an action word done with a control that carries it. ``missing`` names what is left, so a
+run that stops early fails with the part it did not do. ``confirm`` looks for the page's own word
+that the work happened: a new message, the value now shown, the new address, a file, a read value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bots.observe import Element, Observation
+from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, stem, words
+
+_ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
+_SUCCESS = re.compile(r"\b(success|successfully|thank you|has been|was (added|created|changed|deleted|saved|"
+                      r"updated|removed|sent|submitted))\b", re.I)
+
+
+@dataclass
+class Evidence:
+    """What on the page shows that the goal was reached."""
+
+    kind: str  # message | shown | url | download | read
+    text: str
+
+
+@dataclass
+class Ledger:
+    task: Task
+    done: dict[int, str] = field(default_factory=dict)  # part index -> how it was done
+    dirty: bool = False  # a form was changed and not yet submitted
+    typed: dict[str, list[str]] = field(default_factory=dict)  # element fingerprint -> values typed
+    typed_at: dict[str, str] = field(default_factory=dict)  # value text -> fingerprint of its field
+    _clicks: dict[str, int] = field(default_factory=dict)
+    _no_effect: dict[str, int] = field(default_factory=dict)
+    last_filled: str | None = None
+    downloads: int = 0
+    reads: list[str] = field(default_factory=list)
+    confirmed: Evidence | None = None
+    _secret_typed: bool = False
+
+    # -- what is left ---------------------------------------------------------------------------
+    def missing(self) -> list[Part]:
+        return [p for i, p in enumerate(self.task.parts) if i not in self.done]
+
+    def complete(self) -> bool:
+        return not self.missing() and not self.dirty
+
+    def first_open_clause(self) -> int | None:
+        """The earliest clause of the instruction with a part still to do."""
+        return min((p.clause for p in self.missing()), default=None)
+
+    def open_values(self) -> list[Value]:
+        return [p.value for p in self.missing() if p.value is not None]
+
+    def open_attributes(self) -> list[Part]:
+        return [p for p in self.missing() if p.kind == "attribute"]
+
+    def open_actions(self) -> list[Part]:
+        return [p for p in self.missing() if p.kind == "action"]
+
+    def open_reads(self) -> list[Part]:
+        return [p for p in self.missing() if p.kind == "read"]
+
+    def wants_download(self) -> bool:
+        return any(p.intent == "download" for p in self.open_actions())
+
+    def wants_focus(self) -> bool:
+        return any(p.intent == "focus" for p in self.open_actions())
+
+    # -- what was done --------------------------------------------------------------------------
+    def used(self, value: Value) -> bool:
+        return value.text in self.typed_at
+
+    def typed_in(self, el: Element) -> list[str]:
+        return self.typed.get(el.fingerprint, [])
+
+    def typed_near(self, value: Value, el: Element) -> bool:
+        """A confirmation field: the value went into another field of the same form just before."""
+        return self.typed_at.get(value.text) not in (None, el.fingerprint)
+
+    def filled_last(self, el: Element) -> bool:
+        return self.last_filled == el.fingerprint
+
+    def clicks(self, el: Element) -> int:
+        return self._clicks.get(el.fingerprint, 0)
+
+    def no_effect(self, el: Element) -> int:
+        return self._no_effect.get(el.fingerprint, 0)
+
+    def value_on_page(self, value: Value, obs: Observation) -> bool:
+        v = norm(value.text)
+        return bool(v) and any(e.kind == "control" and f" {v} " in f" {norm(e.name)} " for e in obs.elements)
+
+    def asks_confirmation(self, obs: Observation) -> bool:
+        return any(_ASKS.search(e.name) for e in obs.elements if e.kind == "text" or e.role == "heading")
+
+    def _mark(self, predicate: object, how: str) -> None:
+        for i, part in enumerate(self.task.parts):
+            if i not in self.done and predicate(part):  # type: ignore[operator]
+                self.done[i] = how
+
+    def record(self, verb: str, el: Element | None, value: str | None, obs: Observation, page_words: set[str]) -> None:
+        """Account for one performed action on ``el`` (of ``obs``)."""
+        from engine.planner.actions import element_words, fits, names_value
+
+        if el is None:
+            return
+        own = element_words(el)
+        if verb == "fill" and value is not None:
+            self.typed.setdefault(el.fingerprint, []).append(value)
+            self.typed_at.setdefault(value, el.fingerprint)
+            self.last_filled, self.dirty = el.fingerprint, True
+            if el.type == "password" and "secrets." in value:
+                self._secret_typed = True
+            self._mark(lambda p: p.value is not None and p.value.text == value and (
+                p.kind == "secret" and el.type == "password" or p.kind == "value" and fits(p.value.field, el, page_words)),
+                f"typed into {el.name or el.label or el.ref}")
+            return
+        if verb == "select" and value is not None:
+            self.dirty = True
+            self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}")
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & set(words(value))), f"chose {value}")
+            return
+        if verb in ("check", "uncheck"):
+            self.dirty = True
+            self._clicks[el.fingerprint] = self.clicks(el) + 1
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"{verb}ed {el.name}")
+            self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
+                       f"{verb}ed {el.name}")
+            return
+        if verb == "read":
+            self.reads.append(el.name)
+            self._mark(lambda p: p.kind == "read" and bool(set(p.words) & (own | set(words(el.context)))),
+                       f"read {el.name[:40]}")
+            return
+        if verb == "download":
+            self.downloads += 1
+        self._clicks[el.fingerprint] = self.clicks(el) + 1
+        submit = bool(own & {stem(w) for w in SUBMIT_WORDS}) or el.type == "submit" or verb == "press"
+        if submit or verb == "download":
+            self.dirty = False
+        if submit and self._secret_typed:
+            self._mark(lambda p: p.kind == "action" and p.intent == "login", "signed in")
+        self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
+                   f"clicked {el.name}")
+        self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
+
+        def action_done(p: Part) -> bool:
+            if p.kind != "action" or p.intent == "login":
+                return False
+            if p.intent == "download":
+                return verb == "download"
+            if p.intent == "focus":
+                return el.editable
+            ws = set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}
+            return bool(ws & own)
+
+        self._mark(action_done, f"clicked {el.name}")
+
+    def no_change(self, el: Element | None) -> None:
+        """The last click changed nothing on the page."""
+        if el is not None:
+            self._no_effect[el.fingerprint] = self.no_effect(el) + 1
+
+    # -- did the page confirm it? ---------------------------------------------------------------
+    def confirm(self, before: Observation | None, now: Observation) -> Evidence | None:
+        """The page's own sign that the last part of the work happened (checked once all is done)."""
+        last = self.task.intents[-1] if self.task.intents else None
+        if last == "read" or self.task.parts and self.task.parts[-1].kind == "read":
+            return Evidence("read", self.reads[-1]) if self.reads else None
+        if last == "download" or any(p.intent == "download" for p in self.task.parts):
+            if self.downloads:
+                return Evidence("download", "a file was downloaded")
+        old = {norm(e.name) for e in (before.elements if before else ())}
+        fresh = [e for e in now.elements if norm(e.name) not in old and e.name.strip()]
+        done_words = DONE_WORDS.get(last or "", ())
+        values = [v for v in self.task.values if v.kind != "secret"]
+        for e in fresh:
+            text = e.name.strip()
+            low = text.lower()
+            if _SUCCESS.search(text) or any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words):
+                if e.kind == "text" or e.role in ("alert", "status", "heading"):
+                    return Evidence("message", text[:120])
+        if last == "login" and not any(e.type == "password" for e in now.elements) and before is not None \
+                and any(e.type == "password" for e in before.elements):
+            return Evidence("url", now.url)
+        if last == "logout" and any(e.type == "password" for e in now.elements):
+            return Evidence("message", "the sign-in form is shown")
+        for v in reversed(values):
+            n = norm(v.text)
+            if not n:
+                continue
+            for e in now.elements:
+                if e.role == "heading" and f" {n} " in f" {norm(e.name)} ":
+                    return Evidence("shown", e.name.strip()[:120])
+            if before is not None and now.url != before.url and n.replace(" ", "") in norm(now.url).replace(" ", ""):
+                return Evidence("url", now.url)
+            if last == "find" and any(f" {n} " in f" {norm(e.name)} " for e in fresh):
+                return Evidence("shown", v.text)
+        for e in fresh:  # a result count, a status line that appeared after the last action
+            if e.role in ("status", "alert") and e.name.strip():
+                return Evidence("message", e.name.strip()[:120])
+        return None

@@ -1,0 +1,347 @@
+"""What an instruction asks for, read without the model: its values, its secrets, its parts.
+
+Nothing here decides which action to take; it only says what a finished run must account for, so
+that a run that did not do part of the instruction fails and names that part. A part is:
+
+- a value (quoted text, an e-mail, a number, a proper name, the word after "named"/"as"/"user"),
+  to be typed into a field that fits it, chosen from a list, or clicked by its name;
+- a secret (``{{ secrets.NAME }}``, "the password in secret NAME"; a login with none named uses the
+  conventional ``password``), to be typed into a password field;
+- an attribute ("make her staff", "accept the terms"), to be checked, chosen or clicked;
+- an action word: each clause's verb ("delete", "download", "log out", or one the planner does
+  not know, such as "archive"), to be done with a control that carries it or its synonyms;
+- a reading ("give me its total"): an element read into the run's outputs.
+
+The vocabulary is general web-UI English (what "create" is called on a button), never a site's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.plan.models import TEMPLATE_RE
+
+# Intents: the words an instruction uses for a kind of work, and the words controls use for it.
+INTENT_WORDS: dict[str, tuple[str, ...]] = {
+    "create": ("create", "add", "new", "make", "register", "file", "insert", "submit", "open a new"),
+    "edit": ("edit", "change", "rename", "update", "modify", "set", "correct"),
+    "delete": ("delete", "remove", "erase", "rid", "discard", "drop"),
+    "find": ("find", "search", "look", "lookup", "show", "list", "filter", "view", "open", "go", "visit",
+             "navigate", "display", "see", "browse"),
+    "download": ("download", "export", "fetch"),
+    "login": ("log in", "login", "sign in", "signin", "log on", "logon", "log into", "sign into"),
+    "logout": ("log out", "logout", "sign out", "signout", "log off", "logoff"),
+    "read": ("read", "record", "give", "tell", "what", "extract", "note", "report", "copy", "get"),
+    "select": ("select", "choose", "pick"),
+    "check": ("accept", "agree", "tick", "check", "enable", "subscribe", "mark"),
+    "uncheck": ("uncheck", "untick", "disable", "unsubscribe", "clear"),
+    "focus": ("focus",),
+    "click": ("click", "press", "tap", "hit", "push"),
+    "type": ("enter", "type", "input", "fill", "write", "put"),
+}
+# Words controls carry for an intent (buttons, links); "submit" words end a form of any intent.
+CONTROL_WORDS: dict[str, tuple[str, ...]] = {
+    "create": ("add", "new", "create", "plus", "register"),
+    "edit": ("edit", "change", "modify", "update", "rename"),
+    "delete": ("delete", "remove", "trash", "discard"),
+    "find": ("search", "find", "go", "filter", "look", "view", "show", "open"),
+    "download": ("download", "export", "csv", "pdf", "save"),
+    "login": ("log", "sign", "login", "signin", "enter"),
+    "logout": ("logout", "signout", "log out", "sign out", "log off"),
+}
+SUBMIT_WORDS = ("submit", "save", "ok", "send", "continue", "confirm", "apply", "done", "go", "search", "next",
+                "yes", "create", "add", "update", "finish", "log", "sign", "login", "proceed", "sure")
+DONE_WORDS = {"create": ("added", "created", "saved", "submitted", "received", "registered", "success"),
+              "edit": ("changed", "updated", "saved", "renamed", "success"),
+              "delete": ("deleted", "removed", "success"),
+              "login": ("signed in", "logged in", "welcome", "log out", "sign out", "logout"),
+              "logout": ("signed out", "logged out", "sign in", "log in", "goodbye")}
+STOP = {
+    "the", "a", "an", "on", "in", "into", "to", "of", "for", "and", "then", "with", "by", "it", "its", "that",
+    "this", "them", "is", "are", "as", "at", "from", "your", "my", "me", "you", "please", "all", "both", "be",
+    "each", "every", "which", "named", "called", "titled", "labeled", "labelled", "there", "or", "so", "her",
+    "his", "him", "their", "our", "us", "i", "we", "they", "she", "he", "whose", "who", "afterwards", "again",
+    "using", "use", "via", "than", "also", "now", "just", "new", "some", "any", "one", "up", "out",
+    "down", "off", "after", "before", "same", "own", "only", "can", "will", "should",
+    "would", "could", "do", "does", "did", "done", "site", "page", "website", "app", "button", "link",
+}
+# Words after which the next word is a value even in lower case ("as alice", "user frank").
+NAMING_CUES = {"as", "named", "called", "titled", "user", "username", "login", "account", "member"}
+CONFIRM_FIELD = re.compile(r"confirm|again|repeat|retype|verif", re.I)
+_CLAUSE = re.compile(r"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|,\s+and\s+(?=[a-z]+\s)|\s+and\s+(?:afterwards\s+|also\s+)?"
+                     r"(?=(?:log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|"
+                     r"accept|record|read|tell|approve|email|search|find|go|show|get|select|check|mark|archive|"
+                     r"submit|rename|update|register|press|enter|type|fill|untick|uncheck|tick)\b))", re.I)
+# A clause's verb phrase: "log in", "sign out", "please open".
+_LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then)\s+)*(?P<verb>[A-Za-z]+)"
+                   r"(?:\s+(?P<particle>in|out|on|off|into|up)\b)?", re.I)
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<![A-Za-z0-9])\'([^\']+)\'(?![A-Za-z0-9])')
+_SECRET_NAMED = re.compile(r"\bsecret\s+(?:named\s+|called\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+\-/:]*[A-Za-z0-9]|[A-Za-z0-9]")
+_MONTHS = ("january february march april may june july august september october november december").split()
+
+
+def stem(word: str) -> str:
+    """Light stemming, so 'groups' meets 'group' and 'deleted' meets 'delete'."""
+    w = word.lower()
+    if len(w) > 4 and w.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return w[:-2]
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(w) > len(suffix) + 2 and w.endswith(suffix):
+            w = w[: -len(suffix)]
+            break
+    return w[:-1] if len(w) > 3 and w.endswith("e") else w
+
+
+def words(text: str) -> list[str]:
+    """Stemmed lower-case words of ``text``."""
+    return [stem(w) for w in re.findall(r"[A-Za-z0-9@]+", text or "")]
+
+
+def content(text: str) -> list[str]:
+    return [stem(w) for w in re.findall(r"[A-Za-z0-9@]+", text or "") if w.lower() not in STOP]
+
+
+def norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9@]+", (text or "").lower()))
+
+
+def intent_of(word: str, nxt: str = "") -> str | None:
+    """The intent a clause's first word names ('log' + 'out' -> logout)."""
+    w, pair = word.lower(), f"{word} {nxt}".lower().strip()
+    for intent in ("login", "logout"):
+        if pair in INTENT_WORDS[intent] or w in INTENT_WORDS[intent]:
+            return intent
+    for intent, ws in INTENT_WORDS.items():
+        if w in ws or stem(w) in {stem(x) for x in ws}:
+            return intent
+    return None
+
+
+class Value(BaseModel):
+    """One value of the instruction: literal text, a parameter or a secret reference."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(description="What is typed or looked for; a secret as {{ secrets.NAME }}.")
+    kind: Literal["literal", "param", "secret"] = "literal"
+    field: tuple[str, ...] = Field((), description="Stemmed words naming the field it belongs in.")
+    replaces: str | None = Field(None, description="The value it replaces ('rename X to Y': Y replaces X).")
+    clause: int = 0
+
+    @property
+    def shown(self) -> str:
+        """How the value reads in a part's name."""
+        return f"secret {self.secret_name}" if self.kind == "secret" else self.text
+
+    @property
+    def secret_name(self) -> str | None:
+        m = TEMPLATE_RE.fullmatch(self.text.strip())
+        return m.group(2) if m and m.group(1) == "secrets" else None
+
+
+class Part(BaseModel):
+    """Something a finished run must have done; ``text`` is how the failure names it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["value", "secret", "attribute", "action", "read"]
+    text: str
+    words: tuple[str, ...] = ()
+    intent: str | None = None
+    value: Value | None = None
+    clause: int = 0
+
+
+class Task(BaseModel):
+    """The instruction as the planner works on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instruction: str
+    intents: tuple[str, ...]
+    values: tuple[Value, ...]
+    parts: tuple[Part, ...]
+    words: tuple[str, ...] = Field(description="Stemmed content words of the whole instruction.")
+    clauses: tuple[str, ...] = ()
+
+    @property
+    def secrets(self) -> list[str]:
+        return [v.secret_name for v in self.values if v.secret_name]
+
+    def has(self, intent: str) -> bool:
+        return intent in self.intents
+
+
+def _value_like(token: str, first: bool) -> bool:
+    if any(c.isdigit() for c in token) or "@" in token:
+        return True
+    if len(token) >= 2 and token.isupper():
+        return token.lower() not in ("i", "ok") or not first  # an acronym: IT, CSV, PDF
+    if token.lower() in STOP or len(token) < 2:
+        return False
+    if token[0].isupper() and not first:
+        return True
+    return any(c.isupper() for c in token[1:])  # 'nODF', 'eBay'
+
+
+def _spans(clause: str, skip: int) -> list[tuple[int, int, str, str]]:
+    """(start, end, text, kind) of the values of one clause, in order; the verb phrase
+    (``clause[:skip]``) holds none."""
+    out: list[tuple[int, int, str, str]] = []
+    taken: list[tuple[int, int]] = [(0, skip)] if skip else []
+
+    def add(a: int, b: int, text: str, kind: str) -> None:
+        if text.strip() and not any(a < e and s < b for s, e in taken):
+            out.append((a, b, text.strip(), kind))
+            taken.append((a, b))
+
+    for m in TEMPLATE_RE.finditer(clause):
+        add(m.start(), m.end(), m.group(0), "secret" if m.group(1) == "secrets" else "param")
+    for m in _SECRET_NAMED.finditer(clause):
+        add(m.start(), m.end(), "{{ secrets.%s }}" % m.group(1), "secret")
+    for m in _QUOTED.finditer(clause):
+        add(m.start(), m.end(), next(g for g in m.groups() if g is not None), "literal")
+    tokens = list(_TOKEN.finditer(clause))
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        prev = tokens[i - 1].group(0).lower() if i else ""
+        first = tok.start() == 0
+        named = prev in NAMING_CUES and tok.group(0).lower() not in STOP and intent_of(tok.group(0)) is None \
+            and tok.group(0).lower() not in NAMING_CUES
+        if _value_like(tok.group(0), first) or named:
+            j = i
+            # Proper names and months run over several words: "Jane Doe", "March 2026".
+            while j + 1 < len(tokens) and (tokens[j + 1].group(0)[0].isupper() or (
+                    tokens[j].group(0).lower() in _MONTHS and tokens[j + 1].group(0).isdigit())) \
+                    and clause[tokens[j].end():tokens[j + 1].start()].strip() == "" \
+                    and tokens[j + 1].group(0).lower() not in STOP:
+                j += 1
+            add(tok.start(), tokens[j].end(), clause[tok.start():tokens[j].end()], "literal")
+            i = j + 1
+            continue
+        i += 1
+    return sorted(out)
+
+
+def _plain_words(text: str) -> tuple[str, ...]:
+    """Content words of ``text`` that are neither naming cues nor intents (at most the last three)."""
+    got = [stem(w) for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in STOP
+           and w.lower() not in NAMING_CUES and intent_of(w) is None]
+    return tuple(dict.fromkeys(got[-3:]))
+
+
+def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: int,
+                 intent: str | None) -> tuple[str, ...]:
+    """Stemmed words naming the field of the value at [start, end): the words just before it
+    (after the verb phrase or the previous value), else the one word right after it."""
+    raw = re.findall(r"[A-Za-z]+", clause[prev_end:start])
+    cue = raw[-1].lower() if raw else ""
+    if cue in ("named", "called", "titled"):
+        return (stem("name"),)
+    if cue in NAMING_CUES - {"as"}:
+        return (stem(cue),)
+    if cue == "as" and intent == "login":
+        return (stem("user"),)
+    got = list(_plain_words(clause[prev_end:start]))
+    if not got:
+        m = re.match(r"\s+([A-Za-z]+)", clause[end:nxt_start])
+        if m and m.group(1).lower() not in STOP and intent_of(m.group(1)) is None:
+            got = [stem(m.group(1))]
+    if re.search(r"\b(named|called|titled)\s*$", clause[max(prev_end, start - 12):start], re.I):
+        got.append(stem("name"))
+    return tuple(dict.fromkeys(got))
+
+
+def read_task(instruction: str) -> Task:
+    """Values, secrets and parts of ``instruction``."""
+    text = " ".join(instruction.split())
+    clauses = [c.strip(" ,") for c in _CLAUSE.split(text) if c and c.strip(" ,")]
+    values: list[Value] = []
+    parts: list[Part] = []
+    intents: list[str] = []
+    for ci, clause in enumerate(clauses):
+        m = _LEAD.match(clause)
+        verb = m.group("verb").lower() if m else ""
+        intent = intent_of(verb, m.group("particle") or "") if m else None
+        if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
+            intent = "download"
+        skip = m.end() if m else 0
+        spans = _spans(clause, skip)
+        clause_values: list[Value] = []
+        prev_end = skip
+        for k, (a, b, v, kind) in enumerate(spans):
+            nxt = spans[k + 1][0] if k + 1 < len(spans) else len(clause)
+            field = _field_words(clause, a, b, prev_end, nxt, intent)
+            if kind == "secret":
+                field = (stem("password"),) if re.search(r"pass(word|code)?", clause, re.I) or intent == "login" else field
+            replaces = None
+            if re.search(r"\bto\s*$", clause[prev_end:a]) and clause_values and kind == "literal":
+                replaces = clause_values[-1].text
+                if not field:  # "change the email address of user frank to X": the field came first
+                    field = _plain_words(clause[skip:spans[k - 1][0]])
+                if verb == "rename":
+                    field = tuple(dict.fromkeys((*field, stem("name"))))
+            value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci)  # type: ignore[arg-type]
+            clause_values.append(value)
+            prev_end = b
+        if intent == "login" and not any(v.kind == "secret" for v in clause_values):
+            clause_values.append(Value(text="{{ secrets.password }}", kind="secret", field=(stem("password"),),
+                                       clause=ci))
+        values += clause_values
+        for v in clause_values:
+            parts.append(Part(kind="secret" if v.kind == "secret" else "value", text=v.shown, value=v,
+                              words=tuple(words(v.text)) if v.kind != "secret" else (), clause=ci))
+        if intent:
+            intents.append(intent)
+        parts += _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
+    return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
+                parts=tuple(parts), words=tuple(dict.fromkeys(content(text))), clauses=tuple(clauses))
+
+
+_ATTRIBUTE = re.compile(
+    r"\b(?:make|mark|give)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that)\s+\w+\s+)?(?:an?\s+|as\s+)?"
+    r"(?P<a>[a-z]+(?:\s+status)?)\b"
+    r"|\b(?:accept|agree\s+to|tick|enable|subscribe\s+to)\s+(?:the\s+)?(?P<b>[a-z]+)"
+    r"|\b(?P<c>[a-z]+)\s+(?:accepted|ticked|enabled|checked)\b"
+    r"|\bwith\s+(?:the\s+|a\s+|an\s+)?(?P<d>[a-z]+\s+[a-z]+)\s*$", re.I)
+_READ_WHAT = re.compile(r"\b(?:its|the|their|his|her|this)\s+(?P<w>[a-z]+(?:\s+(?!of\b)[a-z]+)?)", re.I)
+
+
+def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: list[Value],
+                  spans: list[tuple[int, int]]) -> list[Part]:
+    out: list[Part] = []
+    value_words = {w for v in values for w in words(v.text)}
+    for m in _ATTRIBUTE.finditer(clause):
+        group = next(g for g in ("a", "b", "c", "d") if m.group(g))
+        if any(m.start(group) < e and s < m.end(group) for s, e in spans):
+            continue  # "with the username alice": a value, not an attribute
+        attr = m.group(group)
+        ws = tuple(w for w in content(attr) if w not in value_words)
+        if ws and intent_of(attr.split()[0]) not in ("login", "logout", "read"):
+            out.append(Part(kind="attribute", text=attr, words=ws, clause=ci))
+    if intent == "read" or re.search(r"\bwhat\s+is\b", clause, re.I):
+        tail = clause[len(verb):] if clause.lower().startswith(verb) else clause
+        m = _READ_WHAT.search(tail)
+        if m:
+            ws = tuple(w for w in content(m.group("w")) if w not in value_words)
+            if ws:
+                out.append(Part(kind="read", text=m.group("w"), words=ws, intent="read", clause=ci))
+    if intent in ("click", "check", "select") and not values:  # "press login": the control is the part
+        ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
+        if ws:
+            out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
+    if intent in ("delete", "download", "logout", "login", "focus") or (intent is None and verb):
+        word = verb if intent is None else intent
+        out.append(Part(kind="action", text=verb if intent is None else _verb_phrase(clause, verb),
+                        words=(stem(word),) if intent is None else (), intent=intent, clause=ci))
+    return out
+
+
+def _verb_phrase(clause: str, verb: str) -> str:
+    m = re.match(rf"\s*(?:please\s+)?({re.escape(verb)}(?:\s+(?:in|out|on|off|into)\b)?)", clause, re.I)
+    return m.group(1).lower() if m else verb
