@@ -2,8 +2,15 @@
 
 The model never writes free text. ``score`` runs the shared prompt once, keeps its KV cache (and
 reuses it when the next prompt starts with the same tokens), then scores every allowed answer in
-ONE batched forward pass. ``generate`` samples token by token with a logits processor that masks
-every token leaving the trie of allowed answers, so the result is always one of them.
+ONE batched forward pass. ``generate`` samples token by token, masked by
+``engine.planner.grammar.TokenChoice`` (a prefix tree of the answers' exact token sequences), so the
+result is always one of them; a token that is the only one allowed is taken without a model call.
+
+Measured against llguidance 1.9.1 and xgrammar 0.2.9 on the sandbox decisions (a new candidate set
+each decision, 49k-token vocabulary, CPU): building the constraint and masking every step of one
+answer costs 0.3 ms with the tree and about 6 ms with either library (grammar compilation and
+full-vocabulary bitmasks per step), and the libraries constrain text, so a sampled answer may
+arrive in a tokenization the scorer never scores. The tree is kept.
 """
 
 from __future__ import annotations
