@@ -121,7 +121,7 @@ class Batch:
             job.plan, job.source = spec.plan, spec.plan_path
         elif spec.plan_path is not None:
             job.plan, job.source = load_plan(spec.plan_path), spec.plan_path
-        elif (routing := _route(spec, self.settings)) is not None:  # a recorded bot does it: no planning
+        elif spec.skills and (routing := _route(spec, self.settings)) is not None:  # a recorded bot does it
             from engine.skills import routed_plan
 
             job.plan, job.routing = routed_plan(routing), routing

@@ -23,6 +23,7 @@ class JobSpec(BaseModel):
     plan_path: str | None = None
     instruction: str | None = None
     url: str | None = None
+    skills: bool = Field(True, description="Route an instruction to a recorded bot when one fits (engine.skills).")
     params: dict[str, str] = Field(default_factory=dict)
     job_id: str | None = None
     scheduled_for: datetime | None = None

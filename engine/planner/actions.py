@@ -122,6 +122,22 @@ class Scorer:
         return sum(self.weight(w) for w in want & own) + 0.4 * sum(self.weight(w) for w in want & near)
 
 
+def label_of(obs: Observation, el: Element) -> str:
+    """The words that name a piece of text: the text before it on its row (a table cell, a
+    definition term, "Total:"), or the line just above it."""
+    els = list(obs.elements)
+    i = next((k for k, e in enumerate(els) if e.ref == el.ref), -1)
+    out = []
+    for prev in reversed(els[max(0, i - 3):i]):
+        same_row = abs(prev.box[1] - el.box[1]) <= max(4, el.box[3] // 2) and prev.box[0] < el.box[0]
+        above = 0 < el.box[1] - prev.box[1] <= max(40, 2 * prev.box[3]) and abs(prev.box[0] - el.box[0]) <= 40
+        if prev.kind == "text" and (same_row or above) and prev.name:
+            out.append(prev.name)
+            if not same_row:
+                break
+    return " ".join(out)
+
+
 def names_value(el: Element, value: Value) -> bool:
     v = norm(value.text)
     return bool(v) and any(f" {v} " in f" {norm(t)} " for t in (el.name, el.label, el.value or "") if t)
@@ -155,7 +171,7 @@ def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
         out.append(c)
     for el in obs.elements:
         if ledger.open_reads() and (el.kind == "text" or el.role in ("cell", "heading")) and el.name:
-            out.append(_read(sc, el, ledger))
+            out.append(_read(sc, el, ledger, label_of(obs, el)))
     out.append(_choice("back", None, None, -1.5))
     if ledger.complete():
         out.append(_choice("done", None, None, 6.0 if ledger.confirmed else 1.0))
@@ -270,18 +286,19 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     return _choice("click", el, None, s, clause)
 
 
-def _read(sc: Scorer, el: Element, ledger: Ledger) -> Choice:
+def _read(sc: Scorer, el: Element, ledger: Ledger, label: str) -> Choice:
     own = set(words(el.name + " " + el.label))
-    near = set(words(el.context))
-    s = -1.0
+    near = set(words(label + " " + el.context))
+    s, clause = -1.0, None
     for part in ledger.open_reads():
         pw = set(part.words)
         if pw & near and not pw & own:
-            s += 3.5  # the value next to its label ("Total" ... "930.00")
+            s, clause = s + 3.5, part.clause  # the value next to its label ("Total" ... "930.00")
         elif pw & own:
             s += 1.0
+    s -= 3.0 * ledger.clicks(el)
     if re.search(r"\d", el.name):
         s += 0.5
     if len(el.name) > 80:
         s -= 1.5
-    return _choice("read", el, None, s)
+    return _choice("read", el, None, s, clause)

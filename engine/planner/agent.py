@@ -19,7 +19,7 @@ from loguru import logger
 
 from bots.observe import Observation, observe
 from engine.errors import GoalError, RpaError
-from engine.plan import Action, Expect, Plan, Step
+from engine.plan import Action, Expect, Plan, Step, Target
 from engine.plan.models import TEMPLATE_RE
 from engine.planner.actions import Choice, choices
 from engine.planner.ledger import Evidence, Ledger
@@ -114,7 +114,9 @@ class Agent:
             obs_s = time.perf_counter() - t_obs
             if self.ledger.complete():
                 self.ledger.confirmed = self.ledger.confirmed or self.ledger.confirm(before, obs)
-                if self.ledger.confirmed is None:
+                if self.ledger.confirmed is not None:
+                    return None  # every part done and the page says so: nothing more to do on this site
+                else:
                     waits += 1
                     if waits > CONFIRM_WAITS:
                         return self._unconfirmed(obs)
@@ -193,7 +195,8 @@ class Agent:
         if verb is Action.extract:
             reads = self.ledger.open_reads()
             name = _output_name(reads[0].text if reads else (el.name if el else "value"), self.outputs)
-            return Step(id=sid, action=verb, target=target, output=name, description=f"read {name}")
+            return Step(id=sid, action=verb, target=_not_by_own_text(target, el), output=name,
+                        description=f"read {name}")
         if verb is Action.download:
             return Step(id=sid, action=verb, target=target, output=_output_name("file", self.outputs),
                         description=desc)
@@ -236,6 +239,14 @@ class Agent:
         plan = build_plan(self.instruction, url, steps)
         return PlanningResult(plan=plan, decisions=self.decisions, llm_calls=self.planner.backend.calls - self.calls0,
                               error=error, confirmation=ev.text if ev else None, seconds=time.perf_counter() - t0)
+
+
+def _not_by_own_text(target: Target | None, el: Any) -> Target | None:
+    """A value read by a replay changes (another invoice's total): never find it by its own text."""
+    if target is None or el is None or not el.name:
+        return target
+    keep = [loc for loc in target.locators if el.name not in (loc.name, loc.text)]
+    return Target(keep) if keep else target
 
 
 def _literal(text: str) -> str:

@@ -121,3 +121,17 @@ def check(settings: Settings, backend: str | None = None, model: str | None = No
                        tokens_per_s=round(ranked.prompt_tokens / seconds, 1) if seconds > 0 else 0.0,
                        rss_mb=round(rss_mb(), 1), chosen=DOCTOR_ANSWERS[ranked.chosen], answers=DOCTOR_ANSWERS,
                        stats=stats)
+
+
+def backend_figures(backend: object) -> dict[str, object]:
+    """The same throughput and memory fields for every backend, for benchmark JSON.
+
+    ``tokens_per_s``: tokens the model ran per second in the model (the prompt tokens a server
+    reports, for ``openai``); ``rss_mb``: this process (a server's own memory is not in it).
+    """
+    stats = dict(backend.stats()) if hasattr(backend, "stats") else {}
+    model_s = float(stats.get("model_s") or 0.0)
+    tokens = int(stats.get("forwarded_tokens") or stats.get("prompt_tokens") or 0)
+    return {"backend_kind": getattr(backend, "kind", "?"), "load_s": stats.get("load_s"),
+            "tokens_per_s": round(tokens / model_s, 1) if model_s > 0 else None, "rss_mb": round(rss_mb(), 1),
+            "backend_stats": stats}

@@ -134,9 +134,12 @@ class Ledger:
                        f"{verb}ed {el.name}")
             return
         if verb == "read":
+            from engine.planner.actions import label_of
+
             self.reads.append(el.name)
-            self._mark(lambda p: p.kind == "read" and bool(set(p.words) & (own | set(words(el.context)))),
-                       f"read {el.name[:40]}")
+            self._clicks[el.fingerprint] = self.clicks(el) + 1
+            named = own | set(words(el.context + " " + label_of(obs, el)))
+            self._mark(lambda p: p.kind == "read" and bool(set(p.words) & named), f"read {el.name[:40]}")
             return
         if verb == "download":
             self.downloads += 1

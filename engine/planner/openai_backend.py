@@ -112,6 +112,7 @@ class OpenAIBackend:
         self.requests = 0
         self.retried = 0
         self.server_s = 0.0
+        self.prompt_tokens = 0
 
     @property
     def mode(self) -> str:
@@ -220,15 +221,16 @@ class OpenAIBackend:
                                "response_format or grammar, or a stronger model.")
         scores = option_logprobs(data, n) if self.logprobs and not sample else None
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return Ranked(chosen=chosen, scores=scores, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                      ms=(time.perf_counter() - t0) * 1000)
+        tokens = int(usage.get("prompt_tokens") or 0)
+        self.prompt_tokens += tokens
+        return Ranked(chosen=chosen, scores=scores, prompt_tokens=tokens, ms=(time.perf_counter() - t0) * 1000)
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
 
     def stats(self) -> dict[str, float | str | bool]:
-        return {"requests": self.requests, "retries": self.retried, "server_s": round(self.server_s, 3),
-                "constrain": self.mode, "logprobs": self.logprobs}
+        return {"requests": self.requests, "retries": self.retried, "prompt_tokens": self.prompt_tokens,
+                "model_s": round(self.server_s, 3), "load_s": 0.0, "constrain": self.mode, "logprobs": self.logprobs}
 
     def close(self) -> None:
         self._client.close()

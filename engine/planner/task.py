@@ -257,6 +257,16 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
     return tuple(dict.fromkeys(got))
 
 
+def lead_verbs(instruction: str) -> list[str]:
+    """The verb each clause of ``instruction`` starts with ("open", "approve")."""
+    out = []
+    for clause in _CLAUSE.split(" ".join(instruction.split())):
+        m = _LEAD.match(clause or "")
+        if m and m.group("verb").lower() not in STOP:
+            out.append(m.group("verb").lower())
+    return out
+
+
 def read_task(instruction: str) -> Task:
     """Values, secrets and parts of ``instruction``."""
     text = " ".join(instruction.split())

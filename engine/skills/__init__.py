@@ -14,7 +14,7 @@ from typing import Any
 from engine.config import Settings, get_settings
 from engine.skills.compose import routed_plan
 from engine.skills.library import Library, load_library
-from engine.skills.models import Candidate, ChosenSkill, Filled, Routing, RouteStatus, Skill
+from engine.skills.models import Candidate, ChosenSkill, Filled, RouteStatus, Routing, Skill
 from engine.skills.router import Router, RouterConfig
 
 __all__ = [

@@ -22,11 +22,14 @@ from typing import Any
 from loguru import logger
 
 from engine.errors import MissingInputError
+from engine.planner.task import INTENT_WORDS, intent_of, lead_verbs
 from engine.skills.library import Library
-from engine.skills.models import Candidate, ChosenSkill, Filled, Routing, RouteStatus, Skill
+from engine.skills.models import Candidate, ChosenSkill, Filled, RouteStatus, Routing, Skill
 from engine.skills.params import covered, fill
 from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
-from engine.skills.text import LexicalIndex, content_tokens, skill_vocabulary, split_sequence
+
+QUESTION_WORDS = {"how", "what", "which", "who", "when", "where", "why", "is", "are", "does", "do"}
+from engine.skills.text import LexicalIndex, content_tokens, skill_vocabulary, split_sequence, stem
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,16 @@ class Router:
             out.append(PartScore(skill, lex[i], evidence, coverage, loose, filled))
         return out
 
+    def _does(self, skill: int, verb: str) -> bool:
+        """Whether the skill can do what ``verb`` asks: a question word asks nothing; a verb of
+        looking or reading is what any skill does; one that changes things (delete, approve, pay)
+        must be among the skill's own words or those of its steps."""
+        intent = intent_of(verb)
+        if verb in QUESTION_WORDS or intent in ("find", "read", "type", "click", "select", "login"):
+            return True
+        said = INTENT_WORDS.get(intent or "", ()) + (verb,)
+        return any(stem(w) in self.vocab[skill] for w in said)
+
     def _explains(self, skill: int, route: PartRoute) -> bool:
         """The skill knows every word of that part (so doing it whole drops nothing)."""
         return route.scores[skill].coverage >= 1.0 and route.scores[skill].loose == 0
@@ -141,6 +154,9 @@ class Router:
             return PartRoute(part, RouteStatus.none, scores, probs, -1)
         if probs[best] < cfg.min_confidence:
             return PartRoute(part, RouteStatus.ambiguous, scores, probs, best)
+        unexplained = [v for v in lead_verbs(part) if not self._does(best, v)]
+        if unexplained:  # a bot that cannot do that verb would leave part of the work undone
+            return PartRoute(part, RouteStatus.none, scores, probs, -1)
         route = PartRoute(part, RouteStatus.routed, scores, probs, best)
         if probs[best] < cfg.model_check_below:
             self._model_check(route)

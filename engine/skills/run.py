@@ -13,7 +13,7 @@ from loguru import logger
 
 from engine.config import Settings
 from engine.errors import ConfigError, FailureKind, RpaError
-from engine.skills.models import Filled, Routing, RouteStatus
+from engine.skills.models import Filled, RouteStatus, Routing
 
 
 class AmbiguousRoutingError(RpaError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -35,47 +36,51 @@ class RoundResult(BaseModel):
     dataset: str | None = Field(None, description="The round's examples (chat JSON lines) under RPA_HOME/training.")
 
 
-async def _miniwob(planner: Any, page: Any, task: str, seed: int, max_steps: int, temperature: float) -> tuple[bool, Any]:
-    from engine.bench.miniwob import _result, _start  # the bench's own episode start and score
+async def _miniwob(planner: Any, context: Any, task: str, seed: int, max_steps: int, temperature: float,
+                  run_dir: Path) -> tuple[bool, Any]:
+    from engine.bench.miniwob import planner_episode  # the bench's own episode start and score
 
-    utterance = await _start(page, task, seed, 120.0)
-
-    async def is_done() -> bool:
-        return (await _result(page))[0]
-
-    res = await planner.run_stepwise(page, utterance, max_steps=max_steps, is_done=is_done, start_url=page.url,
-                                     sample=True, seed=seed, temperature=temperature)
-    done, reward = await _result(page)
-    return done and reward > 0, res
+    ep, res = await planner_episode(planner, context, task, seed, max_steps=max_steps, episode_s=120.0,
+                                    run_dir=run_dir, sample=True, seed_offset=seed, temperature=temperature)
+    return ep.success, res
 
 
-async def _sandbox(planner: Any, page: Any, task: str, seed: int, max_steps: int, temperature: float,
-                   sites: dict[bool, Any]) -> tuple[bool, Any]:
+async def _sandbox(planner: Any, context: Any, task: str, seed: int, max_steps: int, temperature: float,
+                   sites: dict[bool, Any], run_dir: Path) -> tuple[bool, Any]:
+    from bots.runner import Bot, RunContext
+    from engine.plan import Action, Plan, Step
     from engine.training.practice import SANDBOX_PASSWORD, sandbox_episode
 
     ep = sandbox_episode(task, seed)
-    await page.goto(sites[ep.drift].url + ep.path)
 
     def secret(name: str) -> str:
         if name != "password":
             raise ConfigError(f"Training.explore: the sandbox has no secret '{name}'.")
         return SANDBOX_PASSWORD
 
-    res = await planner.run_stepwise(page, ep.instruction, max_steps=max_steps, secret=secret, start_url=page.url,
-                                     sample=True, seed=seed, temperature=temperature)
-    if res.error is not None or res.missing:
+    url = sites[ep.drift].url + ep.path
+    stub = Plan(name=task, allowed_domains=["127.0.0.1"], steps=[Step(id="s1", action=Action.goto, value=url)])
+    ctx = RunContext(run_id=run_dir.name, run_dir=run_dir, params={}, secret=secret, default_timeout_ms=5000,
+                     screenshots=False, trace_on_failure=False)
+    session = await Bot(context).start(stub, ctx)
+    res = await planner.act(session, ep.instruction, url=url, max_steps=max_steps, sample=True, seed=seed,
+                            temperature=temperature)
+    outcome = await session.finish()
+    if res.error is not None or not outcome.ok:
         return False, res
-    await page.wait_for_load_state()
-    return await ep.check(page), res
+    await session.page.wait_for_load_state()
+    return await ep.check(session.page), res
 
 
 async def _episodes(settings: Settings, model: str | None, tasks: list[str], seeds: list[int], max_steps: int,
                     temperature: float, on_episode: Callable[[str, bool], None] | None = None,
                     ) -> tuple[list[Example], int, int]:
+    import tempfile
+
+    from bots.browser import BrowserConfig, launch, new_context
     from bots.sandbox import start_sandbox
     from engine.logs import register_secret
     from engine.planner import get_planner
-    from engine.planner.browse import launch_browser
     from engine.training.practice import SANDBOX_PASSWORD, is_sandbox
 
     planner = get_planner(settings, model=model)
@@ -85,19 +90,21 @@ async def _episodes(settings: Settings, model: str | None, tasks: list[str], see
     if any(is_sandbox(t) for t in tasks):
         register_secret(SANDBOX_PASSWORD)  # masked wherever it could show up
         sites = {False: start_sandbox(port=0, slow=(0.0, 0.0)), True: start_sandbox(port=0, drift=True, slow=(0.0, 0.0))}
+    config = BrowserConfig(default_timeout_ms=5000)
     try:
-        async with launch_browser(settings) as browser:
+        async with launch(config) as browser:
             for task in tasks:
                 for seed in seeds:
-                    context = await browser.new_context()
-                    page = await context.new_page()
-                    page.set_default_timeout(5000)
+                    context = await new_context(browser, config)
                     try:
-                        if is_sandbox(task):
-                            good, res = await _sandbox(planner, page, task, seed, max_steps, temperature, sites)
-                        else:
-                            good, res = await _miniwob(planner, page, task, seed, max_steps, temperature)
-                    except Exception as err:  # one broken episode does not stop the round
+                        with tempfile.TemporaryDirectory(prefix="rpa-explore-") as tmp:
+                            if is_sandbox(task):
+                                good, res = await _sandbox(planner, context, task, seed, max_steps, temperature,
+                                                           sites, Path(tmp))
+                            else:
+                                good, res = await _miniwob(planner, context, task, seed, max_steps, temperature,
+                                                           Path(tmp))
+                    except Exception as err:  # noqa: BLE001 - one broken episode does not stop the round
                         logger.info("explore: {} seed {} failed to run: {}", task, seed, err)
                         good, res = False, None
                     finally:
@@ -107,7 +114,7 @@ async def _episodes(settings: Settings, model: str | None, tasks: list[str], see
                         ok += 1
                         examples += [Example.make(d.instruction, d.observation, d.answer, "explore", goal=d.goal,
                                                   history=d.history, alternatives=d.candidates)
-                                     for d in res.decisions if d.outcome != "failed"]
+                                     for d in res.decisions if d.outcome == "performed" or d.outcome == "done"]
                     if on_episode is not None:
                         on_episode(task, good)
     finally:

@@ -22,71 +22,74 @@ SANDBOX_SECRETS = {"password": "wonderland"}
 _INDEX_JS = """(t, sels) => sels.findIndex(s => { try { return document.querySelector(s) === t; } catch (e) { return false; } })"""
 
 
-def _shown(obs: Any, el: Any, step: Any, instruction: str) -> tuple[str, str]:
-    """(page text, answer) as the planner builds them: the candidates for this step's goal, the
-    chosen element among them, then text lines sharing the goal's words."""
-    from engine.planner.candidates import EpisodeState, candidates
-    from engine.planner.models import Candidate, Goal
-    from engine.planner.planner import TOP_K, Planner
+def _shown(obs: Any, el: Any, step: Any, instruction: str, ledger: Any) -> tuple[str, str]:
+    """(page text, answer) as the planner builds them: the best actions the page allows for the
+    instruction, with the recorded step's own action among them."""
+    from engine.planner.actions import Choice, choices
+    from engine.planner.agent import TOP_K, page_text
     from engine.planner.prompts import format_action
 
-    verb = step.action.value
+    verb = {"extract": "read"}.get(step.action.value, step.action.value)
     value = step.value if verb in ("fill", "select", "press") else None
     label = el.name or el.label or el.near or el.placeholder or el.hint
     answer = format_action(verb, el.ref, label, value)
-    chosen = Candidate(verb=verb, ref=el.ref, value=value, answer=answer)
-    text = step.description or f"{verb} {label}"
-    goal = Goal(verb=verb if verb != "press" else "click", text=text, target=label or text, value=value)
-    try:
-        cands = [c for c in candidates(goal, obs, instruction, EpisodeState()) if c.ref != el.ref]
-    except Exception as err:  # the candidate generator is the planner's; a change there must not stop training
-        logger.debug("train: candidates unavailable ({}); showing the chosen element only", err)
-        cands = []
-    shown = [chosen, *cands[: TOP_K - 1]]
-    page = Planner.page_text(None, obs, shown, goal)  # type: ignore[arg-type]  # uses no state of the planner
-    return page, answer
+    others = [c for c in choices(ledger.task, obs, ledger) if c.ref != el.ref and c.ref][: TOP_K - 1]
+    own = Choice(verb=verb, ref=el.ref, value=value, answer=answer)  # type: ignore[arg-type]
+    return page_text(obs, [own, *others], ledger.task), answer
 
 
 async def _replay_one(browser: Any, path: Path, base_url: str, settings: Settings) -> tuple[list[Example], str | None]:
+    """Replay through the bots' own executor (a session), observing before each step."""
+    import tempfile
+
+    from bots.browser import new_context
+    from bots.locate import resolve
     from bots.observe import observe
+    from bots.runner import Bot, RunContext
+    from engine.inputs import secret_resolver
     from engine.plan import Action, load_plan, topological_order
-    from engine.planner.act import perform, resolve
-    from engine.runs import secret_resolver
+    from engine.plan.template import resolve_params
+    from engine.planner.ledger import Ledger
+    from engine.planner.task import read_task
 
     plan = load_plan(path)
     if "base_url" not in plan.params:
         return [], "not a sandbox recording"
-    params = {k: (p.default if p.default is not None else "") for k, p in plan.params.items()}
-    params["base_url"] = base_url
-    secret = secret_resolver(settings, SANDBOX_SECRETS)
+    params = resolve_params(plan, {"base_url": base_url})
     instruction = plan.instruction or plan.description or plan.name
-    context = await browser.new_context()
-    page = await context.new_page()
-    page.set_default_timeout(settings.step_timeout_ms)
+    ledger = Ledger(read_task(instruction))
     out: list[Example] = []
     history: list[str] = []
-    try:
-        for step in [plan.step(sid) for sid in topological_order(plan)]:
-            if step.action.value in VERBS and step.target is not None:
-                obs = await observe(page)
-                loc = await resolve(page, step.target, step.id)
-                controls = [e for e in obs.elements if e.kind == "control"]
-                idx = await loc.evaluate(_INDEX_JS, [e.css for e in controls])
-                if idx < 0:
-                    return out, f"step {step.id}: element not in the observation"
-                shown, answer = _shown(obs, controls[idx], step, instruction)
-                out.append(Example.make(instruction, shown, answer, "recordings", goal=step.description or "",
-                                        history=history))
-                history = [*history, answer]
-            if step.action in (Action.extract, Action.wait_for, Action.assert_, Action.download):
-                continue  # reading steps change nothing the next steps need
-            await perform(page, step, params, secret)
-            await page.wait_for_load_state("domcontentloaded")
-    except Exception as err:  # one broken recording is skipped, the rest still count
-        msg = getattr(err, "message", None) or str(err).splitlines()[0]
-        return out, f"replay failed ({msg[:100]})"
-    finally:
-        await context.close()
+    context = await new_context(browser)
+    with tempfile.TemporaryDirectory(prefix="rpa-train-rec-") as tmp:
+        ctx = RunContext(run_id="train", run_dir=Path(tmp), params=params,
+                         secret=secret_resolver(settings, SANDBOX_SECRETS), screenshots=False, trace_on_failure=False,
+                         default_timeout_ms=settings.step_timeout_ms)
+        session = await Bot(context).start(plan, ctx)
+        try:
+            for step in [plan.step(sid) for sid in topological_order(plan)]:
+                if step.action.value in VERBS and step.target is not None:
+                    obs = await observe(session.page)
+                    found = await resolve(session.page, step.target, step_id=step.id, timeout_ms=5000,
+                                          render=session.render)
+                    controls = [e for e in obs.elements if e.kind == "control"]
+                    idx = await found.locator.evaluate(_INDEX_JS, [e.css for e in controls])
+                    if idx < 0:
+                        return out, f"step {step.id}: element not in the observation"
+                    shown, answer = _shown(obs, controls[idx], step, instruction, ledger)
+                    out.append(Example.make(instruction, shown, answer, "recordings", goal=step.description or "",
+                                            history=history))
+                    history = [*history, answer]
+                if step.action in (Action.extract, Action.wait_for, Action.assert_, Action.download):
+                    continue  # reading steps change nothing the next steps need
+                if not (await session.perform(step)).ok:
+                    return out, f"replay failed at step {step.id} ({session.outcome.error or ''})"[:120]
+        except Exception as err:  # noqa: BLE001 - one broken recording is skipped, the rest still count
+            msg = getattr(err, "message", None) or str(err).splitlines()[0]
+            return out, f"replay failed ({msg[:100]})"
+        finally:
+            await session.finish()
+            await context.close()
     return out, None
 
 

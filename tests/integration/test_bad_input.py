@@ -44,15 +44,9 @@ def last_run():
     return History().get_run(runs[0].id)
 
 
-def _need_bots() -> None:
-    pytest.importorskip("bots.runner", reason="the browser runner is not part of this build yet")
-
-
 @pytest.fixture
 def site(request):
-    """The sandbox, once the bots exist (the session fixture lives in conftest)."""
-    _need_bots()
-    pytest.importorskip("bots.sandbox", reason="the sandbox is not part of this build yet")
+    """The sandbox (the session fixture lives in conftest)."""
     return request.getfixturevalue("sandbox")
 
 
@@ -150,7 +144,6 @@ def test_navigation_outside_allowed_domains(tmp_path, site):
 
 
 def test_site_that_is_down(tmp_path):
-    _need_bots()
     path, before = write(tmp_path, "name: x\nsteps:\n  - id: open\n    action: goto\n    value: http://127.0.0.1:9/\n"
                                    "    timeout_ms: 3000\n")
     proc = rpa("run", str(path))

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.cluster import ClusterError, connect, make_security, run_batch_on_cluster
+from engine.cluster import ClusterError, ClusterOptions, connect, make_security
 from engine.cluster.bench import fault_counts
 from engine.cluster.client import browser_slots
 from engine.cluster.local import LocalCluster
 from engine.config import get_settings
 from engine.errors import ConfigError
 from engine.history import History
-from engine.loop import JobSpec
+from engine.loop import JobSpec, run_batch
 from engine.plan import dump_plan, load_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,8 +73,8 @@ def _run_and_kill(cluster: LocalCluster, jobs: list[JobSpec]):
     while browser_slots(cluster.client) < 2:  # a worker killed by an earlier test is back
         time.sleep(0.2)
     box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(batch=run_batch_on_cluster(jobs, cluster.address,
-                                                                                   settings=settings)))
+    thread = threading.Thread(target=lambda: box.update(batch=run_batch(jobs, cluster=cluster.address,
+                                                                        settings=settings)))
     thread.start()
     killed = cluster.kill_busy_worker(min_running_s=0.3, timeout_s=60)
     thread.join(timeout=120)
@@ -151,8 +151,8 @@ def test_tls_cluster_runs_a_job_and_refuses_plain_tcp(sandbox, tmp_path, monkeyp
     env = {"RPA_HOME": str(tmp_path / "worker-home"), "RPA_SECRET_PASSWORD": "wonderland"}
     with LocalCluster(workers=1, env=env, tls=tls) as cl:
         assert cl.address.startswith("tls://")
-        batch = run_batch_on_cluster(_jobs(sandbox.url, 1, "tls"), cl.address, settings=get_settings(),
-                                     **cl.tls_kwargs())
+        batch = run_batch(_jobs(sandbox.url, 1, "tls"), settings=get_settings(),
+                          cluster=ClusterOptions(address=cl.address, **cl.tls_kwargs()))
         assert batch.ok and batch.runs[0].outputs["count"]
         with pytest.raises(ConfigError, match="TLS address"):
             connect(cl.address)

@@ -15,8 +15,6 @@ from engine.history import History
 from engine.loop import EntryStatus, JobSpec, run_batch_async
 from engine.plan import load_plan, parse_plan, save_plan
 
-pytest.importorskip("bots.runner", reason="the bots have not landed yet")
-pytest.importorskip("bots.sandbox", reason="the sandbox has not landed yet")
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[2]
 
@@ -136,7 +134,6 @@ async def test_batch_retries_reports_and_repairs(site: str, drifted, tmp_path: P
 
 @pytest.mark.model
 async def test_second_run_of_an_instruction_makes_no_llm_call(sandbox) -> None:
-    pytest.importorskip("engine.planner")
     instruction = "Log in as alice"
     first = await run_batch_async([JobSpec(instruction=instruction, url=sandbox.url + "/")], concurrency=2,
                                   secrets={"password": "wonderland"})

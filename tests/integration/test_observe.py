@@ -8,9 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bots.observe import observe
-from engine.config import get_settings
-from engine.planner.act import resolve
-from engine.planner.browse import launch_browser
+from bots.browser import launch
+from bots.locate import resolve
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +48,7 @@ def site():
 
 
 async def test_observe_a_form(site: str) -> None:
-    async with launch_browser(get_settings()) as browser:
+    async with launch() as browser:
         page = await browser.new_page()
         await page.goto(site)
         obs = await observe(page)
@@ -74,7 +73,7 @@ async def test_observe_a_form(site: str) -> None:
         for el in obs.elements:
             if el.kind != "control":
                 continue
-            loc = await resolve(page, obs.selector_map[el.ref], el.ref)
+            loc = (await resolve(page, obs.selector_map[el.ref], step_id=el.ref, timeout_ms=2000)).locator
             assert await loc.evaluate("e => e.tagName.toLowerCase()") == el.tag
         # Duplicate names: the first locator of a "Help" link is not role+name.
         helps = [e for e in obs.elements if e.name == "Help"]

@@ -135,9 +135,8 @@ def test_cli_refuses_existing_file_and_bad_url(tmp_path):
 
 
 async def test_replay_recording(site, chromium, tmp_path):
-    """Record login + download + link, replay through run_plan with zero LLM calls."""
-    pytest.importorskip("bots.runner", reason="the runner has not landed yet")
-    from engine.runs import arun_plan
+    """Record login + download + link, replay through the loop with zero LLM calls."""
+    from engine.loop import JobSpec, run_batch_async
 
     context = await chromium.new_context(accept_downloads=True)
     page = await context.new_page()
@@ -156,6 +155,8 @@ async def test_replay_recording(site, chromium, tmp_path):
     plan = await recorder.stop()
     await context.close()
 
-    outcome = await arun_plan(parse_plan(dump_plan(plan)))
+    batch = await run_batch_async([JobSpec(plan=parse_plan(dump_plan(plan)))])
+    outcome = batch.runs[0]
     assert outcome.status.value == "succeeded", outcome.error
+    assert batch.llm_calls == 0
     assert "report" in outcome.outputs

@@ -203,3 +203,14 @@ def test_missing_base_url_and_unknown_mode_are_config_errors(monkeypatch) -> Non
     monkeypatch.setenv("RPA_OPENAI_CONSTRAIN", "regex")
     with pytest.raises(ConfigError, match="unknown RPA_OPENAI_CONSTRAIN 'regex'"):
         OpenAIBackend(get_settings())
+
+
+def test_benchmark_figures_have_the_same_fields_as_other_backends(monkeypatch, fake) -> None:
+    from engine.planner.catalog import backend_figures
+
+    server = fake((200, _reply("0"), 0.05))
+    backend = _backend(monkeypatch, server.url)
+    backend.rank(MESSAGES, ANSWERS)
+    figures = backend_figures(backend)
+    assert figures["backend_kind"] == "openai" and figures["tokens_per_s"] > 0 and figures["rss_mb"] > 10
+    assert figures["backend_stats"]["prompt_tokens"] == 42 and figures["backend_stats"]["requests"] == 1

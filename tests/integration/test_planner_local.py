@@ -1,0 +1,28 @@
+"""The transformers backend on the embedded model: ranking, and sampling held to the answers' token tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.config import get_settings
+from engine.planner import make_backend
+from engine.planner.catalog import DOCTOR_ANSWERS, DOCTOR_PAGE, check
+from engine.planner.prompts import decision_messages
+
+pytestmark = pytest.mark.model
+
+
+def test_sampling_is_always_one_of_the_answers() -> None:
+    backend = make_backend(get_settings(), "local")
+    answers = [*DOCTOR_ANSWERS, 'fill e4 "Username" = "a \\"quoted\\" value"']
+    messages = decision_messages("Sign in as alice", DOCTOR_PAGE, 'fill "Username"')
+    seen = {backend.rank(messages, answers, sample=True, seed=s, temperature=2.0).chosen for s in range(6)}
+    assert seen <= set(range(len(answers))) and len(seen) > 1
+    again = {backend.rank(messages, answers, sample=True, seed=s, temperature=2.0).chosen for s in range(6)}
+    assert again == seen  # seeded: the same draws
+
+
+def test_doctor_check_reports_timings() -> None:
+    result = check(get_settings(), "local")
+    assert result.ok and result.chosen in DOCTOR_ANSWERS and result.load_s >= 0 and result.decision_ms > 0
+    assert result.tokens_per_s > 0 and result.rss_mb > 100 and result.prompt_tokens > 100
