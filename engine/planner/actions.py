@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
-from engine.planner.task import CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, norm, stem, words
+from engine.planner.task import (LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
+                                 norm, stem, words)
 
 if TYPE_CHECKING:
     from engine.planner.ledger import Ledger
@@ -99,18 +100,23 @@ def _shape_fit(value: Value, el: Element) -> float:
 
 
 class Scorer:
-    """Lexical evidence on one observation; word weights are per observation (IDF)."""
+    """Lexical evidence on one observation; word weights are per observation (IDF). Only the words
+    of the clauses still to do count: after signing in, 'password' no longer draws the bot to a
+    'Change password' link."""
 
-    def __init__(self, task: Task, obs: Observation) -> None:
+    def __init__(self, task: Task, obs: Observation, clauses: set[int] | None = None) -> None:
         self.task, self.obs = task, obs
         self.controls = [e for e in obs.elements if e.kind == "control" and not e.disabled]
         docs = [element_words(e) | set(words(e.context)) for e in self.controls] or [set()]
         df: Counter[str] = Counter(w for d in docs for w in d)
         self.idf = {w: math.log(1 + len(docs) / c) for w, c in df.items()}
         self.page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading" for w in words(e.name)}
-        self.want = set(task.words)
-        for intent in task.intents:
-            self.want |= {stem(w) for w in CONTROL_WORDS.get(intent, ())}
+        open_clauses = clauses if clauses else set(range(len(task.clauses)))
+        self.want = {w for i, c in enumerate(task.clauses) if i in open_clauses for w in content(c)} or set(task.words)
+        for i, c in enumerate(task.clauses):
+            m = LEAD.match(c)
+            intent = intent_of(m.group("verb"), m.group("particle") or "") if m and i in open_clauses else None
+            self.want |= {stem(w) for w in CONTROL_WORDS.get(intent or "", ())}
 
     def weight(self, word: str) -> float:
         return self.idf.get(word, math.log(1 + max(1, len(self.controls))))
@@ -145,7 +151,7 @@ def names_value(el: Element, value: Value) -> bool:
 
 def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
     """Every action the page allows now, best prior first."""
-    sc = Scorer(task, obs)
+    sc = Scorer(task, obs, {p.clause for p in ledger.missing()})
     open_values = ledger.open_values()
     forms: list[Choice] = []
     clicks: list[tuple[Element, Choice]] = []
@@ -161,7 +167,8 @@ def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
         if _downloads(el) and (task.has("download") or ledger.wants_download()):
             clicks.append((el, _choice("download", el, None, _click(sc, el, task, ledger, open_values).prior + 1.5)))
         if el.editable and ledger.filled_last(el):
-            forms.append(_choice("press", el, "Enter", 1.0 + (2.0 if ledger.dirty and not _has_submit(sc) else 0.0)))
+            forms.append(_choice("press", el, "Enter", 1.0 + (2.0 if ledger.dirty and not _has_submit(sc) else 0.0)
+                                 - 2.5 * ledger.clicks(el)))
     # Values this page can still take in its fields: submitting now would send the form without them.
     pending = any(c.prior > 0.3 and c.verb in ("fill", "select", "check") for c in forms)
     out = list(forms)
@@ -194,14 +201,15 @@ def _has_submit(sc: Scorer) -> bool:
 def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     out = []
     typed = ledger.typed_in(el)
+    order = 0.05 * sum(1 for e in sc.controls if e.editable and (e.box[1], e.box[0]) < (el.box[1], el.box[0]))
     for value in task.values:
         if value.text in typed or (el.value or "") == value.text:
             continue
         used = ledger.used(value)
-        confirm = used and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el)
+        confirm = used and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
         if used and not confirm:
             continue
-        s = 2.5 * float(fits(value.field, el, set())) if value.field else 0.5
+        s = 3.5 * float(fits(value.field, el, set())) if value.field else 0.5
         if value.field and not fits(value.field, el, sc.page_words):
             s -= 2.0
         s += _shape_fit(value, el)
@@ -213,7 +221,7 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
             s -= 2.0
         if el.role == "searchbox" or stem("search") in element_words(el) or stem("filter") in element_words(el):
             s += 1.0 if task.has("find") and not ledger.value_on_page(value, sc.obs) else -1.5
-        out.append(_choice("fill", el, value.text, s, value.clause))
+        out.append(_choice("fill", el, value.text, s - order, value.clause))
     return out
 
 
@@ -261,6 +269,8 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     if named is not None:
         s, clause = s + 3.5, named.clause
     for part in ledger.open_actions():
+        if part.intent == "login":
+            continue  # signing in is done by submitting the filled form, not by a click alone
         ws = set(part.words) | {stem(w) for w in CONTROL_WORDS.get(part.intent or "", ())}
         if ws & own:
             s += 3.0
@@ -280,6 +290,11 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         s += 3.0 if ledger.wants_focus() else -2.0
     if el.container:
         s -= 1.0
+    if ledger.dirty and el.role == "link" and named is None:
+        s -= 3.0  # leaving a changed form unsent loses what was typed
+    if el.role in ("option", "listitem", "treeitem") and named is None and not any(
+            set(p.words) & own for p in ledger.open_attributes()):
+        s -= 1.5  # one of many entries of a list that the instruction does not name
     s -= 2.5 * ledger.clicks(el) + 3.0 * ledger.no_effect(el)
     if _downloads(el) and not task.has("download"):
         s -= 1.0

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from bots.observe import Observation, observe
-from engine.errors import GoalError, RpaError
+from engine.errors import BusinessError, GoalError, RpaError
 from engine.plan import Action, Expect, Plan, Step, Target
 from engine.plan.models import TEMPLATE_RE
 from engine.planner.actions import Choice, choices
@@ -32,11 +32,12 @@ if TYPE_CHECKING:
     from engine.planner.planner import Planner
 
 TOP_K = 8  # actions the model sees
-MODEL_WEIGHT = 1.0  # weight of the mean token log-likelihood against the prior
+MODEL_WEIGHT = 0.5  # weight of the mean token log-likelihood against the prior
 MAX_STEPS = 16
 PROMPT_CHARS = 1600
 SETTLE_S = 0.15
 CONFIRM_WAITS = 2  # observations to wait for the page's confirmation once every part is done
+MAX_REFUSALS = 2  # forms the site may send back before the run fails with what the site said
 
 _VERB_ACTION = {"click": Action.click, "fill": Action.fill, "select": Action.select, "check": Action.check,
                 "uncheck": Action.uncheck, "press": Action.press, "read": Action.extract,
@@ -148,10 +149,17 @@ class Agent:
                                                   for w in words(e.name)}
             self.ledger.record(chosen.verb, el, chosen.value, obs, page_words)
             await self._settle(chosen.verb)
-            if chosen.verb in ("click", "check", "uncheck") and el is not None:
+            if chosen.verb in ("click", "press", "download") and el is not None:
                 after = await observe(self.session.page)
-                if after.url == obs.url and after.signature() == obs.signature() and chosen.verb == "click":
+                if after.url == obs.url and after.signature() == obs.signature():
                     self.ledger.no_change(el)
+                if not self.ledger.last_submit and self.ledger.dirty and after.url != obs.url:
+                    self.ledger.abandon()
+                if self.ledger.last_submit and (said := self.ledger.refused(obs, after)) is not None:
+                    logger.info("planner: the site sent the form back: {}", said)
+                    if len(self.ledger.refusals) >= MAX_REFUSALS:
+                        return BusinessError(step.id, f"the site says \"{said}\" (after {len(self.ledger.refusals)} "
+                                             f"tries of \"{self.instruction}\")")
             before = obs
         return self._missing(obs) if not self.ledger.complete() else self._unconfirmed(obs)
 
@@ -179,7 +187,9 @@ class Agent:
                             scores=[round(c.score, 3) for c in scored], llm=ranked is not None,
                             prompt_tokens=ranked.prompt_tokens if ranked else 0,
                             seconds=time.perf_counter() - t0)
-        logger.debug("planner: {} (of {} actions, model {})", chosen.answer, len(cands), ranked is not None)
+        logger.debug("planner: {} | {} (of {} actions) <- {}", self.ledger.state(), chosen.answer, len(cands),
+                     "; ".join(f"{c.answer} {c.prior:.2f}/{c.model if c.model is None else round(c.model, 2)}"
+                               for c in sorted(scored, key=lambda c: -c.score)[:5]))
         return chosen, decision
 
     def _step(self, c: Choice, obs: Observation, n: int) -> Step:

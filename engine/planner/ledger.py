@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from bots.observe import Element, Observation
 from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, stem, words
 
 _ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
+_REFUSED = re.compile(r"\b(invalid|incorrect|error|wrong|required|please correct|please enter|failed|not valid|"
+                      r"try again|does not match|must be|cannot be|too short|already exists)\b", re.I)
 _SUCCESS = re.compile(r"\b(success|successfully|thank you|has been|was (added|created|changed|deleted|saved|"
                       r"updated|removed|sent|submitted))\b", re.I)
 
@@ -41,14 +44,30 @@ class Ledger:
     downloads: int = 0
     reads: list[str] = field(default_factory=list)
     confirmed: Evidence | None = None
+    refusals: list[str] = field(default_factory=list)
+    last_submit: bool = False  # what the site said when it sent a form back
     _secret_typed: bool = False
+    _form: dict[int, str] = field(default_factory=dict)  # parts done in the form not yet accepted
 
     # -- what is left ---------------------------------------------------------------------------
     def missing(self) -> list[Part]:
         return [p for i, p in enumerate(self.task.parts) if i not in self.done]
 
     def complete(self) -> bool:
-        return not self.missing() and not self.dirty
+        return not self.missing() and not self.dirty and not self._form
+
+    def abandon(self) -> None:
+        """The page with a changed form was left without sending it: what was typed there is lost."""
+        for i in self._form:
+            self.done.pop(i, None)
+        self._form.clear()
+        self.typed.clear()
+        self.typed_at.clear()
+        self._secret_typed, self.dirty = False, False
+
+    def accept(self) -> None:
+        """The site took the form: what was typed into it is done for good."""
+        self._form.clear()
 
     def first_open_clause(self) -> int | None:
         """The earliest clause of the instruction with a part still to do."""
@@ -79,9 +98,10 @@ class Ledger:
     def typed_in(self, el: Element) -> list[str]:
         return self.typed.get(el.fingerprint, [])
 
-    def typed_near(self, value: Value, el: Element) -> bool:
-        """A confirmation field: the value went into another field of the same form just before."""
-        return self.typed_at.get(value.text) not in (None, el.fingerprint)
+    def typed_near(self, value: Value, el: Element, obs: Observation) -> bool:
+        """A confirmation field: the value went into another field of this same page just before."""
+        first = self.typed_at.get(value.text)
+        return first not in (None, el.fingerprint) and any(e.fingerprint == first for e in obs.elements)
 
     def filled_last(self, el: Element) -> bool:
         return self.last_filled == el.fingerprint
@@ -99,10 +119,28 @@ class Ledger:
     def asks_confirmation(self, obs: Observation) -> bool:
         return any(_ASKS.search(e.name) for e in obs.elements if e.kind == "text" or e.role == "heading")
 
-    def _mark(self, predicate: object, how: str) -> None:
+    def _mark(self, predicate: object, how: str, *, in_form: bool = False) -> None:
         for i, part in enumerate(self.task.parts):
             if i not in self.done and predicate(part):  # type: ignore[operator]
                 self.done[i] = how
+                if in_form:
+                    self._form[i] = how
+
+    def refused(self, before: Observation, after: Observation) -> str | None:
+        """After a submit: the site sent the form back with an error. What it said, and the parts
+        typed into that form count as not done (the fields may be empty again)."""
+        old = {norm(e.name) for e in before.elements}
+        said = next((e.name.strip() for e in after.elements if e.name.strip() and norm(e.name) not in old
+                     and (e.role == "alert" or e.kind == "text") and _REFUSED.search(e.name)), None)
+        typed = set(self.typed)
+        same_form = urlsplit(after.url).path == urlsplit(before.url).path or \
+            any(e.fingerprint in typed for e in after.elements)
+        if said is None or not same_form:
+            self.accept()
+            return None
+        self.abandon()
+        self.refusals.append(said[:160])
+        return said
 
     def record(self, verb: str, el: Element | None, value: str | None, obs: Observation, page_words: set[str]) -> None:
         """Account for one performed action on ``el`` (of ``obs``)."""
@@ -119,19 +157,22 @@ class Ledger:
                 self._secret_typed = True
             self._mark(lambda p: p.value is not None and p.value.text == value and (
                 p.kind == "secret" and el.type == "password" or p.kind == "value" and fits(p.value.field, el, page_words)),
-                f"typed into {el.name or el.label or el.ref}")
+                f"typed into {el.name or el.label or el.ref}", in_form=True)
             return
         if verb == "select" and value is not None:
             self.dirty = True
-            self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}")
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & set(words(value))), f"chose {value}")
+            self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",
+                       in_form=True)
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & set(words(value))), f"chose {value}",
+                       in_form=True)
             return
         if verb in ("check", "uncheck"):
             self.dirty = True
             self._clicks[el.fingerprint] = self.clicks(el) + 1
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"{verb}ed {el.name}")
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"{verb}ed {el.name}",
+                       in_form=True)
             self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
-                       f"{verb}ed {el.name}")
+                       f"{verb}ed {el.name}", in_form=True)
             return
         if verb == "read":
             from engine.planner.actions import label_of
@@ -144,11 +185,13 @@ class Ledger:
         if verb == "download":
             self.downloads += 1
         self._clicks[el.fingerprint] = self.clicks(el) + 1
-        submit = bool(own & {stem(w) for w in SUBMIT_WORDS}) or el.type == "submit" or verb == "press"
+        # A link is a way somewhere, not a form's end (an "Add" link opens a form).
+        submit = el.type == "submit" or verb == "press" or (el.role != "link" and bool(own & {stem(w) for w in SUBMIT_WORDS}))
+        self.last_submit = submit
         if submit or verb == "download":
             self.dirty = False
         if submit and self._secret_typed:
-            self._mark(lambda p: p.kind == "action" and p.intent == "login", "signed in")
+            self._mark(lambda p: p.kind == "action" and p.intent == "login", "signed in", in_form=True)
         self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
                    f"clicked {el.name}")
         self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
@@ -186,6 +229,8 @@ class Ledger:
         for e in fresh:
             text = e.name.strip()
             low = text.lower()
+            if _REFUSED.search(text):
+                continue  # an error message is never a sign of success
             if _SUCCESS.search(text) or any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words):
                 if e.kind == "text" or e.role in ("alert", "status", "heading"):
                     return Evidence("message", text[:120])
@@ -205,7 +250,13 @@ class Ledger:
                 return Evidence("url", now.url)
             if last == "find" and any(f" {n} " in f" {norm(e.name)} " for e in fresh):
                 return Evidence("shown", v.text)
-        for e in fresh:  # a result count, a status line that appeared after the last action
-            if e.role in ("status", "alert") and e.name.strip():
-                return Evidence("message", e.name.strip()[:120])
+        if last == "find":
+            for e in fresh:  # a result count, a status line that appeared after the search
+                if e.role == "status" and e.name.strip() and not _REFUSED.search(e.name):
+                    return Evidence("message", e.name.strip()[:120])
         return None
+
+    def state(self) -> str:
+        """One line for the debug log: what is done, what is open, whether a form waits."""
+        return (f"done={sorted(self.done)} open={[p.text for p in self.missing()]} dirty={self.dirty} "
+                f"form={sorted(self._form)}")

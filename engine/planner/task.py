@@ -76,7 +76,7 @@ _CLAUSE = re.compile(r"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|,\s+and\s+(?=[
                      r"accept|record|read|tell|approve|email|search|find|go|show|get|select|check|mark|archive|"
                      r"submit|rename|update|register|press|enter|type|fill|untick|uncheck|tick)\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
-_LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then)\s+)*(?P<verb>[A-Za-z]+)"
+LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then)\s+)*(?P<verb>[A-Za-z]+)"
                    r"(?:\s+(?P<particle>in|out|on|off|into|up)\b)?", re.I)
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<![A-Za-z0-9])\'([^\']+)\'(?![A-Za-z0-9])')
 _SECRET_NAMED = re.compile(r"\bsecret\s+(?:named\s+|called\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
@@ -261,7 +261,7 @@ def lead_verbs(instruction: str) -> list[str]:
     """The verb each clause of ``instruction`` starts with ("open", "approve")."""
     out = []
     for clause in _CLAUSE.split(" ".join(instruction.split())):
-        m = _LEAD.match(clause or "")
+        m = LEAD.match(clause or "")
         if m and m.group("verb").lower() not in STOP:
             out.append(m.group("verb").lower())
     return out
@@ -275,7 +275,7 @@ def read_task(instruction: str) -> Task:
     parts: list[Part] = []
     intents: list[str] = []
     for ci, clause in enumerate(clauses):
-        m = _LEAD.match(clause)
+        m = LEAD.match(clause)
         verb = m.group("verb").lower() if m else ""
         intent = intent_of(verb, m.group("particle") or "") if m else None
         if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
