@@ -15,10 +15,10 @@ pytestmark = pytest.mark.model
 def test_sampling_is_always_one_of_the_answers() -> None:
     backend = make_backend(get_settings(), "local")
     answers = [*DOCTOR_ANSWERS, 'fill e4 "Username" = "a \\"quoted\\" value"']
-    messages = decision_messages("Sign in as alice", DOCTOR_PAGE, 'fill "Username"')
-    seen = {backend.rank(messages, answers, sample=True, seed=s, temperature=2.0).chosen for s in range(6)}
+    messages = decision_messages("Use the page", DOCTOR_PAGE)  # no goal: several answers are likely
+    seen = {backend.rank(messages, answers, sample=True, seed=s, temperature=3.0).chosen for s in range(8)}
     assert seen <= set(range(len(answers))) and len(seen) > 1
-    again = {backend.rank(messages, answers, sample=True, seed=s, temperature=2.0).chosen for s in range(6)}
+    again = {backend.rank(messages, answers, sample=True, seed=s, temperature=3.0).chosen for s in range(8)}
     assert again == seen  # seeded: the same draws
 
 
