@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
+from engine.planner.ledger import is_finder
 from engine.planner.task import (LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
-                                 norm, stem, words)
+                                 norm, stem, without_values, words)
 
 if TYPE_CHECKING:
     from engine.planner.ledger import Ledger
@@ -75,7 +76,7 @@ def fits(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> boo
     """Whether a value's field words name this field (its label, its block, or the page's heading)."""
     if not field_words:
         return True
-    own = element_words(el) | set(words(el.context))
+    own = element_words(el)  # not its block: a sidebar's block names every model of the site
     if el.type == "password":
         own.add(stem("password"))
     if el.type == "email":
@@ -112,7 +113,9 @@ class Scorer:
         self.idf = {w: math.log(1 + len(docs) / c) for w, c in df.items()}
         self.page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading" for w in words(e.name)}
         open_clauses = clauses if clauses else set(range(len(task.clauses)))
-        self.want = {w for i, c in enumerate(task.clauses) if i in open_clauses for w in content(c)} or set(task.words)
+        value_words = {w for v in task.values for w in words(v.text)}
+        self.want = {w for i, c in enumerate(task.clauses) if i in open_clauses
+                     for w in content(without_values(c))} - value_words or set(task.words) - value_words
         for i, c in enumerate(task.clauses):
             m = LEAD.match(c)
             intent = intent_of(m.group("verb"), m.group("particle") or "") if m and i in open_clauses else None
@@ -149,6 +152,11 @@ def names_value(el: Element, value: Value) -> bool:
     return bool(v) and any(f" {v} " in f" {norm(t)} " for t in (el.name, el.label, el.value or "") if t)
 
 
+def exactly_named(el: Element, value: Value) -> bool:
+    """The element's whole name is the value (the link "Auditors", not "Select ... - Auditors")."""
+    return bool(norm(value.text)) and norm(el.name) == norm(value.text)
+
+
 def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
     """Every action the page allows now, best prior first."""
     sc = Scorer(task, obs, {p.clause for p in ledger.missing()})
@@ -180,8 +188,6 @@ def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
         if ledger.open_reads() and (el.kind == "text" or el.role in ("cell", "heading")) and el.name:
             out.append(_read(sc, el, ledger, label_of(obs, el)))
     out.append(_choice("back", None, None, -1.5))
-    if ledger.complete():
-        out.append(_choice("done", None, None, 6.0 if ledger.confirmed else 1.0))
     first_open = ledger.first_open_clause()
     return sorted((_in_order(c, first_open) for c in out), key=lambda c: -c.prior)
 
@@ -202,16 +208,19 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     out = []
     typed = ledger.typed_in(el)
     order = 0.05 * sum(1 for e in sc.controls if e.editable and (e.box[1], e.box[0]) < (el.box[1], el.box[0]))
+    open_texts = {v.text for v in ledger.open_values()}
     for value in task.values:
         if value.text in typed or (el.value or "") == value.text:
             continue
-        used = ledger.used(value)
-        confirm = used and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
+        used = ledger.used(value) or value.text not in open_texts
+        confirm = ledger.used(value) and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
         if used and not confirm:
             continue
-        s = 3.5 * float(fits(value.field, el, set())) if value.field else 0.5
+        s = 3.5 * float(fits(value.field, el, sc.page_words)) if value.field else 0.5
         if value.field and not fits(value.field, el, sc.page_words):
             s -= 2.0
+        if is_finder(el) and task.has("find"):
+            s += 1.0 if not ledger.value_on_page(value, sc.obs) else -1.5
         s += _shape_fit(value, el)
         if value.replaces is not None and norm(el.value or "") == norm(value.replaces):
             s += 4.0
@@ -219,8 +228,8 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
             s += 3.0
         if typed:
             s -= 2.0
-        if el.role == "searchbox" or stem("search") in element_words(el) or stem("filter") in element_words(el):
-            s += 1.0 if task.has("find") and not ledger.value_on_page(value, sc.obs) else -1.5
+        elif is_finder(el):
+            s -= 2.5  # a search box sets no value: typing there only finds (and only a find needs it)
         out.append(_choice("fill", el, value.text, s - order, value.clause))
     return out
 
@@ -235,7 +244,12 @@ def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) 
             continue
         match = next((v for v in open_values if norm(v.text) == norm(opt)), None)
         s = (5.0 + 0.5 * sc.relevance(el)) if match else 0.3 * sc.relevance(el, set(words(opt)) & sc.want) - 1.5
-        out.append(_choice("select", el, opt, s, match.clause if match else None))
+        clause = match.clause if match else None
+        does = next((p for p in ledger.open_actions() + ledger.open_attributes() if p.intent != "login" and
+                     (set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}) & set(words(opt))), None)
+        if match is None and does is not None:
+            s, clause = 3.5, does.clause  # "Delete selected groups" for "delete the group X"
+        out.append(_choice("select", el, opt, s, clause))
     return out
 
 
@@ -247,7 +261,7 @@ def _check(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
             s, clause = s + 4.0, part.clause
     named = next((v for v in open_values if names_value(el, v)), None)
     if named is not None:
-        s, clause = s + 4.5, named.clause
+        s, clause = s + (4.5 if exactly_named(el, named) else 3.0), named.clause
     s += 0.3 * sc.relevance(el)
     if el.checked:
         s = -3.0 if not task.has("uncheck") else s + 1.0
@@ -267,7 +281,7 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     s, clause = sc.relevance(el), None
     named = next((v for v in open_values if names_value(el, v)), None)
     if named is not None:
-        s, clause = s + 3.5, named.clause
+        s, clause = s + (4.5 if exactly_named(el, named) else 2.5), named.clause
     for part in ledger.open_actions():
         if part.intent == "login":
             continue  # signing in is done by submitting the filled form, not by a click alone

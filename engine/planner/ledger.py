@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bots.observe import Element, Observation
 from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, stem, words
 
 _ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
+CHANGES = ("create", "edit", "delete")  # intents whose result only the site can confirm
 _REFUSED = re.compile(r"\b(invalid|incorrect|error|wrong|required|please correct|please enter|failed|not valid|"
                       r"try again|does not match|must be|cannot be|too short|already exists)\b", re.I)
 _SUCCESS = re.compile(r"\b(success|successfully|thank you|has been|was (added|created|changed|deleted|saved|"
                       r"updated|removed|sent|submitted))\b", re.I)
+
+
+def is_finder(el: Element) -> bool:
+    """A search or filter box: what is typed there finds things, it sets nothing."""
+    own = set(words(" ".join((el.name, el.label, el.placeholder or "", el.hint))))
+    return el.role == "searchbox" or el.type == "search" or bool(own & {stem("search"), stem("filter")}) or any(
+        "search" in w for w in own)
 
 
 @dataclass
@@ -68,6 +76,12 @@ class Ledger:
     def accept(self) -> None:
         """The site took the form: what was typed into it is done for good."""
         self._form.clear()
+
+    def clause_intent(self, clause: int) -> str | None:
+        from engine.planner.task import LEAD, intent_of
+
+        m = LEAD.match(self.task.clauses[clause]) if clause < len(self.task.clauses) else None
+        return intent_of(m.group("verb"), m.group("particle") or "") if m else None
 
     def first_open_clause(self) -> int | None:
         """The earliest clause of the instruction with a part still to do."""
@@ -155,16 +169,30 @@ class Ledger:
             self.last_filled, self.dirty = el.fingerprint, True
             if el.type == "password" and "secrets." in value:
                 self._secret_typed = True
-            self._mark(lambda p: p.value is not None and p.value.text == value and (
-                p.kind == "secret" and el.type == "password" or p.kind == "value" and fits(p.value.field, el, page_words)),
-                f"typed into {el.name or el.label or el.ref}", in_form=True)
+            finder = is_finder(el)
+
+            def typed_where_it_belongs(p: Part) -> bool:
+                if p.value is None or p.value.text != value:
+                    return False
+                if p.kind == "secret":
+                    return el.type == "password"
+                # A search or filter box finds things: typing there sets no value, except to search.
+                if finder and self.clause_intent(p.clause) != "find":
+                    return False
+                return fits(p.value.field, el, page_words)
+
+            self._mark(typed_where_it_belongs, f"typed into {el.name or el.label or el.ref}", in_form=True)
             return
         if verb == "select" and value is not None:
             self.dirty = True
+            chosen = set(words(value))
             self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",
                        in_form=True)
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & set(words(value))), f"chose {value}",
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & chosen), f"chose {value}",
                        in_form=True)
+            self._mark(lambda p: p.kind == "action" and p.intent not in ("login", "download") and bool(
+                (set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}) & chosen),
+                f"chose {value}", in_form=True)
             return
         if verb in ("check", "uncheck"):
             self.dirty = True
@@ -196,6 +224,8 @@ class Ledger:
                    f"clicked {el.name}")
         self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
 
+        named = set(words(el.name))
+
         def action_done(p: Part) -> bool:
             if p.kind != "action" or p.intent == "login":
                 return False
@@ -203,8 +233,10 @@ class Ledger:
                 return verb == "download"
             if p.intent == "focus":
                 return el.editable
+            if el.role not in ("button", "link", "menuitem", "tab") and el.type != "submit":
+                return False  # a list or a panel that mentions the word does not do it
             ws = set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}
-            return bool(ws & own)
+            return bool(ws & named)
 
         self._mark(action_done, f"clicked {el.name}")
 
@@ -229,11 +261,15 @@ class Ledger:
         for e in fresh:
             text = e.name.strip()
             low = text.lower()
-            if _REFUSED.search(text):
-                continue  # an error message is never a sign of success
+            if _REFUSED.search(text) or _ASKS.search(text) or text.rstrip().endswith("?"):
+                continue  # an error, or a question ("Are you sure...?"), is never a sign of success
+            if last in CHANGES and not self.last_submit:
+                continue  # a change is confirmed by what the site answers to the form that made it
             if _SUCCESS.search(text) or any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words):
                 if e.kind == "text" or e.role in ("alert", "status", "heading"):
                     return Evidence("message", text[:120])
+        if last in CHANGES:
+            return None  # a change is confirmed only by the site saying so, not by what the bot sees
         if last == "login" and not any(e.type == "password" for e in now.elements) and before is not None \
                 and any(e.type == "password" for e in before.elements):
             return Evidence("url", now.url)
@@ -246,8 +282,9 @@ class Ledger:
             for e in now.elements:
                 if e.role == "heading" and f" {n} " in f" {norm(e.name)} ":
                     return Evidence("shown", e.name.strip()[:120])
-            if before is not None and now.url != before.url and n.replace(" ", "") in norm(now.url).replace(" ", ""):
-                return Evidence("url", now.url)
+            path = norm(unquote(urlsplit(now.url).path)).replace(" ", "")
+            if before is not None and now.url != before.url and n.replace(" ", "") in path:
+                return Evidence("url", now.url)  # the address now names it (a search query does not count)
             if last == "find" and any(f" {n} " in f" {norm(e.name)} " for e in fresh):
                 return Evidence("shown", v.text)
         if last == "find":

@@ -280,6 +280,8 @@ def read_task(instruction: str) -> Task:
         intent = intent_of(verb, m.group("particle") or "") if m else None
         if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
             intent = "download"
+        if verb == "get" and re.match(r"\s*get\s+rid\s+of\b", clause, re.I):
+            intent = "delete"
         skip = m.end() if m else 0
         spans = _spans(clause, skip)
         clause_values: list[Value] = []
@@ -310,7 +312,14 @@ def read_task(instruction: str) -> Task:
             intents.append(intent)
         parts += _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
-                parts=tuple(parts), words=tuple(dict.fromkeys(content(text))), clauses=tuple(clauses))
+                parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(text)))), clauses=tuple(clauses))
+
+
+def without_values(text: str) -> str:
+    """The instruction's own words: secret names and quoted values taken out (they name no control)."""
+    text = TEMPLATE_RE.sub(" ", text)
+    text = _SECRET_NAMED.sub(" ", text)
+    return _QUOTED.sub(" ", text)
 
 
 _ATTRIBUTE = re.compile(
