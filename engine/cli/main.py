@@ -32,7 +32,7 @@ COMMAND_MODULES = [
     "engine.cli.jobs",       # schedule ..., daemon, bench soak
     "engine.cli.cluster",    # worker, bench cluster
     "engine.cli.training",   # train, export-dataset
-    "engine.cli.models",     # models, doctor, bench models (after training: its `models` is replaced)
+    "engine.cli.models",     # models, doctor, bench models
     "engine.cli.scheduling", # bench psplib
     "engine.cli.looping",    # bench loop
     "engine.cli.items",      # items list/show/retry, bench items (rpa run --items hands over here)

@@ -142,21 +142,5 @@ def _explore(settings, spec: str, name: str, rounds: int, episodes: int, base: s
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results], indent=2, default=str) + "\n")
 
 
-def cmd_models(as_json: bool = typer.Option(False, "--json")) -> None:
-    """List the models trained with `rpa train`."""
-    from engine.training import list_models
-
-    models = list_models(get_settings())
-    if as_json:
-        sys.stdout.write(json.dumps([m.model_dump(mode="json") for m in models], indent=2) + "\n")
-        return
-    for m in models:
-        console.print(f"{m.name}: base {m.base}, {sum(m.examples.values())} examples {m.examples}, "
-                      f"loss {m.losses}, {m.created_at}", highlight=False)
-    if not models:
-        console.print("no trained models (rpa train --name NAME ...)")
-
-
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command("train")(cmd_train)
-    app.command("models")(cmd_models)

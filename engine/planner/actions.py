@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
 from engine.planner.ledger import is_finder
+from engine.planner.task import STOP as STOP_WORDS
 from engine.planner.task import (LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
                                  norm, stem, without_values, words)
 
@@ -278,7 +279,10 @@ def _downloads(el: Element) -> bool:
 
 def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: list[Value]) -> Choice:
     own = element_words(el)
-    s, clause = sc.relevance(el), None
+    submits = ledger.dirty and _submits(el)
+    # A button that sends a changed form is chosen for that, not for the words it shares with the
+    # task: "Save" beats "Save and add another".
+    s, clause = (0.0 if submits else sc.relevance(el)), None
     named = next((v for v in open_values if names_value(el, v)), None)
     if named is not None:
         s, clause = s + (4.5 if exactly_named(el, named) else 2.5), named.clause
@@ -289,10 +293,10 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         if ws & own:
             s += 3.0
             clause = part.clause if clause is None else min(clause, part.clause)
-    if ledger.dirty and el.role == "button" or (ledger.dirty and el.type == "submit"):
-        submit = own & {stem(w) for w in SUBMIT_WORDS}
-        if submit:
-            s += 3.0 - 0.4 * max(0, len(words(el.name)) - len(submit))
+    if submits:
+        said = [w for w in words(el.name) if w not in {stem(x) for x in STOP_WORDS}]
+        extra = [w for w in said if w not in {stem(x) for x in SUBMIT_WORDS}]
+        s += 4.0 - 0.8 * len(extra) + (0.5 if len(said) == 1 else 0.0)
     if ledger.asks_confirmation(sc.obs) and own & {stem(w) for w in ("yes", "confirm", "sure", "ok", "delete")}:
         s += 2.5
     negative = own & NEGATIVE

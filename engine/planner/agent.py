@@ -260,8 +260,13 @@ def _not_by_own_text(target: Target | None, el: Any) -> Target | None:
 
 
 def _literal(text: str) -> str:
-    """A message as an expectation: its first line, without quotes that would not match again."""
-    return text.split("\n")[0].strip()[:100]
+    """A message as an expectation a replay can match: its first sentence, and of that the longest
+    piece between gaps (the observation drops a link's words inside a message: 'The user “ ” was
+    added'), so that the words the site repeats are what the replay waits for."""
+    first = re.split(r"(?<=[.!])\s", text.split("\n")[0].strip())[0]
+    pieces = [p.strip(" .,;:!") for p in re.split(r"[“\"'‘][\s]*[”\"'’]|\s{2,}", first)]
+    best = max(pieces, key=len) if pieces else first
+    return (best if len(best) >= 8 else first)[:100]
 
 
 def build_plan(instruction: str, url: str, steps: list[Step], name: str | None = None) -> Plan:

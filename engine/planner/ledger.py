@@ -113,9 +113,15 @@ class Ledger:
         return self.typed.get(el.fingerprint, [])
 
     def typed_near(self, value: Value, el: Element, obs: Observation) -> bool:
-        """A confirmation field: the value went into another field of this same page just before."""
+        """A confirmation field ("Password confirmation"): the value went into the field it confirms
+        ("Password"), on this same page, just before."""
+        from engine.planner.actions import element_words
+
         first = self.typed_at.get(value.text)
-        return first not in (None, el.fingerprint) and any(e.fingerprint == first for e in obs.elements)
+        original = next((e for e in obs.elements if e.fingerprint == first), None)
+        if original is None or first == el.fingerprint:
+            return False
+        return bool(element_words(original) & element_words(el))
 
     def filled_last(self, el: Element) -> bool:
         return self.last_filled == el.fingerprint
@@ -133,12 +139,14 @@ class Ledger:
     def asks_confirmation(self, obs: Observation) -> bool:
         return any(_ASKS.search(e.name) for e in obs.elements if e.kind == "text" or e.role == "heading")
 
-    def _mark(self, predicate: object, how: str, *, in_form: bool = False) -> None:
+    def _mark(self, predicate: object, how: str, *, in_form: bool = False, once: bool = False) -> None:
         for i, part in enumerate(self.task.parts):
             if i not in self.done and predicate(part):  # type: ignore[operator]
                 self.done[i] = how
                 if in_form:
                     self._form[i] = how
+                if once:
+                    return  # one click names one value ("grace" the user, not also "Grace" the new name)
 
     def refused(self, before: Observation, after: Observation) -> str | None:
         """After a submit: the site sent the form back with an error. What it said, and the parts
@@ -200,7 +208,7 @@ class Ledger:
             self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"{verb}ed {el.name}",
                        in_form=True)
             self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
-                       f"{verb}ed {el.name}", in_form=True)
+                       f"{verb}ed {el.name}", in_form=True, once=True)
             return
         if verb == "read":
             from engine.planner.actions import label_of
@@ -221,7 +229,7 @@ class Ledger:
         if submit and self._secret_typed:
             self._mark(lambda p: p.kind == "action" and p.intent == "login", "signed in", in_form=True)
         self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
-                   f"clicked {el.name}")
+                   f"clicked {el.name}", once=True)
         self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
 
         named = set(words(el.name))

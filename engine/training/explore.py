@@ -38,7 +38,7 @@ class RoundResult(BaseModel):
 
 async def _miniwob(planner: Any, context: Any, task: str, seed: int, max_steps: int, temperature: float,
                   run_dir: Path) -> tuple[bool, Any]:
-    from engine.bench.miniwob import planner_episode  # the bench's own episode start and score
+    from engine.envs.miniwob import planner_episode
 
     ep, res = await planner_episode(planner, context, task, seed, max_steps=max_steps, episode_s=120.0,
                                     run_dir=run_dir, sample=True, seed_offset=seed, temperature=temperature)

@@ -2,7 +2,7 @@
 
 A practice episode is an instruction, a start page and a check that says whether the page ended where
 the instruction wanted, so exploration can keep the episodes that worked without a person. MiniWoB++
-tasks score themselves (``engine.bench.miniwob``); the sandbox flows below check the final URL. Each
+tasks score themselves (``engine.envs.miniwob``); the sandbox flows below check the final URL. Each
 seed picks the wording, the invoice or supplier, and the normal or drifted skin of the site, so the
 model learns the flow rather than one page.
 """
@@ -91,7 +91,7 @@ def sandbox_episode(task: str, seed: int) -> Episode:
 
 def parse_practice(spec: str) -> list[str]:
     """Comma-separated names or a file: sandbox flows (``sandbox-login``, ...) and MiniWoB++ tasks."""
-    from engine.bench.miniwob import parse_tasks, task_names
+    from engine.envs.miniwob import parse_tasks, task_names
 
     names = task_names(spec, "Training.explore")
     sandbox = [t for t in names if is_sandbox(t)]

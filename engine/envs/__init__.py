@@ -1,0 +1,1 @@
+"""Environments a planner practises and is measured in (MiniWoB++ task pages)."""
