@@ -1,0 +1,61 @@
+"""What a planning run counts as done, and what the page must show before it stops (no page needed:
+observations are built from the script's raw items)."""
+
+from __future__ import annotations
+
+from bots.observe import build_observation
+from engine.planner.ledger import Ledger
+from engine.planner.task import read_task
+
+
+def _obs(*items: dict, url: str = "http://h/form", title: str = "Add group") -> object:
+    raw = [{"kind": "control", "tag": "input", "css": f"#x{i}", "box": [0, 20 * i, 100, 18], **it}
+           for i, it in enumerate(items)]
+    return build_observation({"url": url, "title": title, "items": raw})
+
+
+def test_a_value_typed_into_a_search_box_does_not_create_it() -> None:
+    ledger = Ledger(read_task("create a group named Auditors"))
+    obs = _obs({"role": "searchbox", "name": "Filter navigation items", "type": "search"},
+               {"role": "textbox", "name": "Name:", "label": "Name:"})
+    ledger.record("fill", obs.elements[0], "Auditors", obs, set())
+    assert [p.text for p in ledger.missing()] == ["Auditors"]
+    ledger.record("fill", obs.elements[1], "Auditors", obs, set())
+    assert not ledger.missing() and not ledger.complete()  # typed, but the form is not sent yet
+
+
+def test_a_change_is_confirmed_only_by_the_answer_to_its_form() -> None:
+    ledger = Ledger(read_task("create a group named Auditors"))
+    form = _obs({"role": "textbox", "name": "Name:", "label": "Name:"},
+                {"role": "button", "name": "Save", "tag": "button"})
+    ledger.record("fill", form.elements[0], "Auditors", form, set())
+    ledger.record("click", form.elements[1], None, form, set())
+    question = _obs({"kind": "text", "role": "text", "name": "Are you sure you want to add the group? It will be added."})
+    assert ledger.confirm(form, question) is None
+    error = _obs({"kind": "text", "role": "alert", "name": "Please correct the error below."})
+    assert ledger.confirm(form, error) is None
+    done = _obs({"kind": "text", "role": "text", "name": "The group “Auditors” was added successfully."})
+    ledger.accept()
+    assert ledger.complete() and ledger.confirm(form, done).kind == "message"
+
+
+def test_a_form_sent_back_undoes_what_was_typed() -> None:
+    ledger = Ledger(read_task("Log in as alice"))
+    form = _obs({"role": "textbox", "name": "Username", "label": "Username"},
+                {"role": "textbox", "name": "Password", "label": "Password", "type": "password"},
+                {"role": "button", "name": "Sign in", "tag": "button"}, url="http://h/login")
+    ledger.record("fill", form.elements[0], "alice", form, set())
+    ledger.record("fill", form.elements[1], "{{ secrets.password }}", form, set())
+    ledger.record("click", form.elements[2], None, form, set())
+    assert not ledger.missing()
+    back = _obs({"kind": "text", "role": "alert", "name": "Invalid username or password"},
+                {"role": "textbox", "name": "Username", "label": "Username"}, url="http://h/login")
+    assert ledger.refused(form, back) == "Invalid username or password"
+    assert [p.kind for p in ledger.missing()] == ["value", "secret", "action"]
+
+
+def test_one_click_names_one_value() -> None:
+    ledger = Ledger(read_task("set the first name of the user grace to Grace"))
+    obs = _obs({"role": "link", "name": "grace", "tag": "a"})
+    ledger.record("click", obs.elements[0], None, obs, set())
+    assert [p.text for p in ledger.missing()] == ["Grace"]
