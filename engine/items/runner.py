@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from engine.config import Settings, get_settings
 from engine.errors import ConfigError, FailureKind, RpaError
+from engine.history import history_status
 from engine.items.bind import bind_items, queue_id, queue_key
 from engine.items.models import Item, ItemsTable, ItemState, ItemView, QueueOutcome
 from engine.items.output import (
@@ -343,7 +344,8 @@ def run_scheduled(job: Any, when: datetime, attempt: int, settings: Settings, hi
     from engine.outcome import RunOutcome, RunStatus
 
     started = datetime.now(when.tzinfo)
-    status, error = "failed_application", None
+    kind: FailureKind | None = FailureKind.application
+    error: str | None = None
     summary: dict[str, Any] = {}
     try:
         outcome = run_queue(
@@ -359,35 +361,31 @@ def run_scheduled(job: Any, when: datetime, attempt: int, settings: Settings, hi
         s = outcome.summary
         summary = {"queue": s.queue, "items": s.items, "done": s.done, "failed": s.failed, "left": s.left}
         if s.done == s.items:
-            status = "succeeded"
+            kind = None
         else:
             app = any(
                 v.state in (ItemState.failed_application, ItemState.interrupted)
                 for v in outcome.items
                 if v.present
             )
-            status = "failed_application" if app else "failed_business"
+            kind = FailureKind.application if app else FailureKind.business
             error = (
                 f"Items.queue: {s.items - s.done} of {s.items} items of queue {s.queue} are not done "
                 f"({s.failed} failed, {s.held} held). See `rpa items show {s.queue}`."
             )
     except RpaError as err:
-        status = "failed_business" if err.kind.final else "failed_application"
-        error = err.message
+        kind, error = err.kind, err.message
     fire = RunOutcome(
         run_id=run_id,
         plan_name=job.name,
         attempt=attempt,
         started_at=started,
         finished_at=datetime.now(when.tzinfo),
-        status=RunStatus.succeeded if status == "succeeded" else RunStatus.failed,
+        status=RunStatus.succeeded if kind is None else RunStatus.failed,
         error=error,
-        error_kind=None
-        if status == "succeeded"
-        else FailureKind.business
-        if status == "failed_business"
-        else FailureKind.application,
+        error_kind=kind,
         outputs=summary,
     )
+    status = history_status(fire)
     history.finish_run(fire, status=status)
     return status

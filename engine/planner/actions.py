@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from urllib.parse import urlsplit
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
@@ -19,7 +20,7 @@ from engine.planner.prompts import format_action
 from engine.planner.ledger import is_finder
 from engine.planner.task import STOP as STOP_WORDS
 from engine.planner.task import (LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
-                                 norm, stem, without_values, words)
+                                 norm, says, stem, without_values, words)
 
 if TYPE_CHECKING:
     from engine.planner.ledger import Ledger
@@ -220,7 +221,7 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
         s = 3.5 * float(fits(value.field, el, sc.page_words)) if value.field else 0.5
         if value.field and not fits(value.field, el, sc.page_words):
             s -= 2.0
-        if is_finder(el) and task.has("find"):
+        if is_finder(el) and (task.has("find") or task.has("open")):
             s += 1.0 if not ledger.value_on_page(value, sc.obs) else -1.5
         s += _shape_fit(value, el)
         if value.replaces is not None and norm(el.value or "") == norm(value.replaces):
@@ -289,8 +290,7 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     for part in ledger.open_actions():
         if part.intent == "login":
             continue  # signing in is done by submitting the filled form, not by a click alone
-        ws = set(part.words) | {stem(w) for w in CONTROL_WORDS.get(part.intent or "", ())}
-        if ws & own:
+        if set(part.words) & own or says(part.intent, el.name):
             s += 3.0
             clause = part.clause if clause is None else min(clause, part.clause)
     if submits:
@@ -304,6 +304,8 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         s -= 3.0
     if any(phrase in norm(el.name) for phrase in LEAVING) and not task.has("logout"):
         s -= 4.0
+    if el.href and urlsplit(el.href).hostname not in (None, urlsplit(sc.obs.url).hostname):
+        s -= 5.0  # another site: the instruction is about this one (and the fence would stop it)
     if el.editable:
         s += 3.0 if ledger.wants_focus() else -2.0
     if el.container:

@@ -38,6 +38,7 @@ PROMPT_CHARS = 1600
 SETTLE_S = 0.15
 CONFIRM_WAITS = 2  # observations to wait for the page's confirmation once every part is done
 MAX_REFUSALS = 2  # forms the site may send back before the run fails with what the site said
+MAX_IDLE = 4  # steps in a row that do no part of the instruction before the run gives up
 
 _VERB_ACTION = {"click": Action.click, "fill": Action.fill, "select": Action.select, "check": Action.check,
                 "uncheck": Action.uncheck, "press": Action.press, "read": Action.extract,
@@ -106,7 +107,7 @@ class Agent:
 
     async def _loop(self) -> RpaError | None:
         before: Observation | None = None
-        waits = 0
+        waits = idle = 0
         for n in range(self.max_steps):
             if self.done_when is not None and await self.done_when():
                 return None
@@ -121,6 +122,9 @@ class Agent:
                     waits += 1
                     if waits > CONFIRM_WAITS:
                         return self._unconfirmed(obs)
+            page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading"
+                                                  for w in words(e.name)}
+            self.ledger.kept(obs, page_words)
             cands = choices(self.task, obs, self.ledger)
             if not cands or (cands[0].prior < 0.5 and not self.ledger.complete()):
                 cands.append(Choice(verb="stuck", answer="stuck", prior=0.0, score=0.0))
@@ -145,8 +149,7 @@ class Agent:
             self.steps.append(performed.step)
             self.answers.append(chosen.answer)
             el = obs.element(chosen.ref) if chosen.ref else None
-            page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading"
-                                                  for w in words(e.name)}
+            done_before = len(self.ledger.done)
             self.ledger.record(chosen.verb, el, chosen.value, obs, page_words)
             await self._settle(chosen.verb)
             if chosen.verb in ("click", "press", "download") and el is not None:
@@ -161,6 +164,9 @@ class Agent:
                         return BusinessError(step.id, f"the site says \"{said}\" (after {len(self.ledger.refusals)} "
                                              f"tries of \"{self.instruction}\")")
             before = obs
+            idle = 0 if len(self.ledger.done) > done_before or self.ledger.last_submit else idle + 1
+            if idle >= MAX_IDLE:  # wandering: nothing on these pages does what is left
+                return self._missing(await observe(self.session.page))
         return self._missing(obs) if not self.ledger.complete() else self._unconfirmed(obs)
 
     async def _choose(self, obs: Observation, cands: list[Choice], n: int) -> tuple[Choice, Decision]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from bots.observe import Element, Observation
-from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, stem, words
+from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, says, stem, words
 
 _ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
 CHANGES = ("create", "edit", "delete")  # intents whose result only the site can confirm
@@ -63,6 +63,19 @@ class Ledger:
 
     def complete(self) -> bool:
         return not self.missing() and not self.dirty and not self._form
+
+    def kept(self, obs: Observation, page_words: set[str]) -> None:
+        """Fields the site filled in again (a form sent back keeps the user name): those values are typed."""
+        from engine.planner.actions import fits
+
+        for i, part in enumerate(self.task.parts):
+            if i in self.done or part.kind != "value" or part.value is None:
+                continue
+            for el in obs.elements:
+                if el.editable and norm(el.value or "") == norm(part.value.text) and fits(part.value.field, el, page_words):
+                    self.done[i] = self._form[i] = f"kept in {el.name or el.label}"
+                    self.typed_at.setdefault(part.value.text, el.fingerprint)
+                    break
 
     def abandon(self) -> None:
         """The page with a changed form was left without sending it: what was typed there is lost."""
@@ -151,9 +164,11 @@ class Ledger:
     def refused(self, before: Observation, after: Observation) -> str | None:
         """After a submit: the site sent the form back with an error. What it said, and the parts
         typed into that form count as not done (the fields may be empty again)."""
-        old = {norm(e.name) for e in before.elements}
-        said = next((e.name.strip() for e in after.elements if e.name.strip() and norm(e.name) not in old
+        # The error may repeat what the last answer said: a form sent again and refused again.
+        said = next((e.name.strip() for e in after.elements if e.name.strip()
                      and (e.role == "alert" or e.kind == "text") and _REFUSED.search(e.name)), None)
+        if said is not None and said in {e.name.strip() for e in before.elements} and not self.refusals:
+            said = None  # an error already on the page before this submit is not this submit's answer
         typed = set(self.typed)
         same_form = urlsplit(after.url).path == urlsplit(before.url).path or \
             any(e.fingerprint in typed for e in after.elements)
@@ -209,6 +224,8 @@ class Ledger:
                        in_form=True)
             self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
                        f"{verb}ed {el.name}", in_form=True, once=True)
+            self._mark(lambda p: p.kind == "action" and p.intent in ("check", "select") and verb == "check"
+                       and bool(set(p.words) & own), f"{verb}ed {el.name}", in_form=True)
             return
         if verb == "read":
             from engine.planner.actions import label_of
@@ -241,10 +258,11 @@ class Ledger:
                 return verb == "download"
             if p.intent == "focus":
                 return el.editable
+            if p.intent in ("check", "select"):  # "accept the terms": the box named for it
+                return verb in ("check", "select") and bool(set(p.words) & own)
             if el.role not in ("button", "link", "menuitem", "tab") and el.type != "submit":
                 return False  # a list or a panel that mentions the word does not do it
-            ws = set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}
-            return bool(ws & named)
+            return bool(set(p.words) & named) or says(p.intent, el.name)
 
         self._mark(action_done, f"clicked {el.name}")
 
@@ -256,7 +274,10 @@ class Ledger:
     # -- did the page confirm it? ---------------------------------------------------------------
     def confirm(self, before: Observation | None, now: Observation) -> Evidence | None:
         """The page's own sign that the last part of the work happened (checked once all is done)."""
-        last = self.task.intents[-1] if self.task.intents else None
+        # The goal is the last intent that is a piece of work, not a step of a form ("accept the terms").
+        steps = ("check", "uncheck", "select", "type", "click", "focus")
+        last = next((i for i in reversed(self.task.intents) if i not in steps),
+                    self.task.intents[-1] if self.task.intents else None)
         if last == "read" or self.task.parts and self.task.parts[-1].kind == "read":
             return Evidence("read", self.reads[-1]) if self.reads else None
         if last == "download" or any(p.intent == "download" for p in self.task.parts):

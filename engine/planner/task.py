@@ -29,8 +29,9 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "create": ("create", "add", "new", "make", "register", "file", "insert", "submit", "open a new"),
     "edit": ("edit", "change", "rename", "update", "modify", "set", "correct"),
     "delete": ("delete", "remove", "erase", "rid", "discard", "drop"),
-    "find": ("find", "search", "look", "lookup", "show", "list", "filter", "view", "open", "go", "visit",
-             "navigate", "display", "see", "browse"),
+    # Searching is done when the results show it; opening, when the thing itself is on the screen.
+    "find": ("find", "search", "look", "lookup", "list", "filter", "browse"),
+    "open": ("open", "show", "view", "go", "visit", "navigate", "display", "see"),
     "download": ("download", "export", "fetch"),
     "login": ("log in", "login", "sign in", "signin", "log on", "logon", "log into", "sign into"),
     "logout": ("log out", "logout", "sign out", "signout", "log off", "logoff"),
@@ -47,7 +48,8 @@ CONTROL_WORDS: dict[str, tuple[str, ...]] = {
     "create": ("add", "new", "create", "plus", "register"),
     "edit": ("edit", "change", "modify", "update", "rename"),
     "delete": ("delete", "remove", "trash", "discard"),
-    "find": ("search", "find", "go", "filter", "look", "view", "show", "open"),
+    "find": ("search", "find", "go", "filter", "look"),
+    "open": ("open", "view", "show", "go", "details"),
     "download": ("download", "export", "csv", "pdf", "save"),
     "login": ("log", "sign", "login", "signin", "enter"),
     "logout": ("logout", "signout", "log out", "sign out", "log off"),
@@ -107,6 +109,15 @@ def content(text: str) -> list[str]:
 
 def norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9@]+", (text or "").lower()))
+
+
+def says(intent: str | None, name: str, extra: tuple[str, ...] = ()) -> bool:
+    """Whether a control's name carries the words of ``intent`` ("Sign out" says logout)."""
+    named, text = set(words(name)), f" {norm(name)} "
+    for w in CONTROL_WORDS.get(intent or "", ()) + extra:
+        if (" " in w and f" {w} " in text) or (" " not in w and stem(w) in named):
+            return True
+    return False
 
 
 def intent_of(word: str, nxt: str = "") -> str | None:

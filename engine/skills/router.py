@@ -121,7 +121,7 @@ class Router:
         looking or reading is what any skill does; one that changes things (delete, approve, pay)
         must be among the skill's own words or those of its steps."""
         intent = intent_of(verb)
-        if verb in QUESTION_WORDS or intent in ("find", "read", "type", "click", "select", "login"):
+        if verb in QUESTION_WORDS or intent in ("find", "open", "read", "type", "click", "select", "login"):
             return True
         said = INTENT_WORDS.get(intent or "", ()) + (verb,)
         return any(stem(w) in self.vocab[skill] for w in said)
