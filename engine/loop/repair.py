@@ -190,16 +190,41 @@ def validate_repair(old: Plan, new: Plan, failed_step_id: str) -> str | None:
         return "it asks for new secrets"
     if dump_plan(new) == dump_plan(old):
         return "it changes nothing"
+    if new.allow_file and not old.allow_file:
+        return "it allows file: URLs"
     old_ids = [s.id for s in old.steps]
     if failed_step_id in old_ids and failed_step_id in [s.id for s in new.steps]:
         if new.step(failed_step_id).action is not old.step(failed_step_id).action:
             return f"it changes the verb of step '{failed_step_id}'"
+        lost = _identifiers(old.step(failed_step_id)) - _identifiers(new.step(failed_step_id), first_only=True)
+        if lost:
+            # "INV-9999" reworded is still INV-9999: a repair finds the same thing, never another record.
+            return f"it targets something else (no {', '.join(sorted(lost))} in the new target)"
     for s in old.steps:
         if s.id == failed_step_id or s.id not in [n.id for n in new.steps]:
             continue
         if _step_data(old, s.id) != _step_data(new, s.id):
             return f"it changes step '{s.id}', which did not fail"
     return None
+
+
+def _identifiers(step: Any, *, first_only: bool = False) -> set[str]:
+    """The tokens with digits a step's target looks for (record numbers, ids of things)."""
+    found: set[str] = set()
+    for target in (step.target, step.expect.visible if step.expect else None):
+        if target is None:
+            continue
+        locators = target.locators[:1] if first_only else target.locators
+        for loc in locators:
+            if loc.kind == "css":
+                continue  # a CSS path's nth-child numbers name positions, not things
+            found |= {t for t in _WORD.findall(_locator_words(loc)[1]) if any(c.isdigit() for c in t)}
+    if first_only:
+        return found
+    # Only what every locator of the old target agrees on identifies the thing.
+    per = [{t for t in _WORD.findall(_locator_words(loc)[1]) if any(c.isdigit() for c in t)}
+           for loc in (step.target.locators if step.target else []) if loc.kind != "css"]
+    return set.intersection(*per) if per else found
 
 
 def _step_data(plan: Plan, step_id: str) -> dict[str, Any]:

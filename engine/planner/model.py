@@ -82,6 +82,7 @@ def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # library code: no progress bars on the user's terminal
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF converter's own bar ignores the line above
 
     t0 = time.perf_counter()
     display, folder, gguf = resolve_source(settings, name)

@@ -80,3 +80,12 @@ def test_saved_beside_the_user_file_never_over_it(tmp_path: Path) -> None:
     assert "--- login.yaml" in diff and "+++ login.v2.yaml" in diff and "+  - role: button" in diff
     path3, _ = save_repaired(PLAN, fixed, str(src), tmp_path)
     assert path3.name == "login.v3.yaml"
+
+
+def test_a_repair_never_targets_another_record() -> None:
+    plan = Plan.model_validate({"name": "p", "steps": [
+        {"id": "open", "action": "click", "target": {"role": "link", "name": "INV-9999", "exact": True}}]})
+    other = replace_target(plan, "open", Target.model_validate({"role": "link", "name": "INV-1009"}))
+    assert validate_repair(plan, other, "open") == "it targets something else (no 9999 in the new target)"
+    same = replace_target(plan, "open", Target.model_validate({"text": "Invoice INV-9999"}))
+    assert validate_repair(plan, same, "open") is None
