@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.loop.repair import deterministic_repair, replace_target, save_repaired, validate_repair
-from engine.plan import Target, load_plan, parse_plan, save_plan
+from engine.plan import Plan, Target, load_plan, parse_plan, save_plan
 
 PLAN = parse_plan("""
 name: login
