@@ -72,6 +72,8 @@ class Ledger:
             if i in self.done or part.kind != "value" or part.value is None:
                 continue
             for el in obs.elements:
+                if is_finder(el) and self.clause_intent(part.clause) != "find":
+                    continue  # a search box that still shows the search did not set the value
                 if el.editable and norm(el.value or "") == norm(part.value.text) and fits(part.value.field, el, page_words):
                     self.done[i] = self._form[i] = f"kept in {el.name or el.label}"
                     self.typed_at.setdefault(part.value.text, el.fingerprint)

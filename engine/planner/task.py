@@ -268,6 +268,14 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
     return tuple(dict.fromkeys(got))
 
 
+def _lists(rest: str) -> bool:
+    """The object is plural and no identifier names one thing ("the invoices of March 2026")."""
+    if any(re.search(r"[A-Za-z]", t) and re.search(r"\d", t) for t in re.findall(r"\S+", rest)):
+        return False
+    noun = next((w for w in re.findall(r"[A-Za-z]+", rest) if w.lower() not in STOP), "")
+    return len(noun) > 3 and noun.lower().endswith("s") and not noun.lower().endswith("ss")
+
+
 def lead_verbs(instruction: str) -> list[str]:
     """The verb each clause of ``instruction`` starts with ("open", "approve")."""
     out = []
@@ -293,6 +301,8 @@ def read_task(instruction: str) -> Task:
             intent = "download"
         if verb == "get" and re.match(r"\s*get\s+rid\s+of\b", clause, re.I):
             intent = "delete"
+        if intent == "open" and _lists(clause[m.end():] if m else clause):
+            intent = "find"  # "show the invoices of March": a list, not one thing
         skip = m.end() if m else 0
         spans = _spans(clause, skip)
         clause_values: list[Value] = []
