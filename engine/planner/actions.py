@@ -66,8 +66,9 @@ def _in_order(c: Choice, first_open: int | None) -> Choice:
 
 def element_words(el: Element) -> set[str]:
     """Every word a person could call this element by (stemmed), compounds split ('Username')."""
-    out = set(words(el.words + " " + (el.hint if not el.name else "")))
-    for w in list(out):
+    text = el.words + " " + (el.hint if not el.name else "")
+    out = set(words(text))
+    for w in re.findall(r"[a-z]+", text.lower()):  # compounds, before stemming hides them: "username"
         for part in ("name", "user", "pass", "word", "mail", "login", "search"):
             if part in w and w != part:
                 out.add(stem(part))
