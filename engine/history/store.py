@@ -205,7 +205,7 @@ class History:
             seconds=outcome.seconds,
             llm_calls=outcome.llm_calls,
             report=outcome.report,
-            outputs=_masked_json(outcome.outputs),
+            outputs=masked_json(outcome.outputs),
         )
         if outcome.run_dir:
             values["run_dir"] = outcome.run_dir
@@ -297,7 +297,7 @@ class History:
     ) -> None:
         row = DecisionRow(
             run_id=run_id, step_id=step_id, instruction=mask(instruction), observation=mask(observation),
-            action=_masked_json(action), outcome=outcome, created_at=utcnow(), context=_masked_json(context),
+            action=masked_json(action), outcome=outcome, created_at=utcnow(), context=masked_json(context),
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)
@@ -383,11 +383,12 @@ def _add_new_columns(engine: Engine) -> None:
                         raise
 
 
-def _masked_json(value: Any) -> Any:
+def masked_json(value: Any) -> Any:
+    """Every string inside ``value`` (dicts and lists too) with secrets masked."""
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {k: _masked_json(v) for k, v in value.items()}
+        return {k: masked_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked_json(v) for v in value]
+        return [masked_json(v) for v in value]
     return value

@@ -254,14 +254,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> ItemsTable:
 
 
 def _cell(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _number(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return _scalar(value)
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time(0) else value.isoformat()
     if isinstance(value, (date, time)):

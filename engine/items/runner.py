@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from engine.config import Settings, get_settings
 from engine.errors import ConfigError, FailureKind, RpaError
 from engine.history import history_status
+from engine.inputs import check_inputs, secret_resolver
 from engine.items.bind import bind_items, queue_id, queue_key
 from engine.items.models import Item, ItemsTable, ItemState, ItemView, QueueOutcome
 from engine.items.output import (
@@ -99,7 +100,6 @@ def prepare(request: QueueRequest, settings: Settings | None = None) -> Prepared
             f"Items.emit: {request.emit_items.name} must be a .jsonl file (one JSON object a line)."
         )
     if items and request.check_secrets and not request.cluster:  # a cluster's workers use their own stores
-        check_inputs, secret_resolver = input_checks()
         check_inputs(plan, items[0].params, secret_resolver(settings, request.secrets))
     return Prepared(
         request=request,
@@ -110,15 +110,6 @@ def prepare(request: QueueRequest, settings: Settings | None = None) -> Prepared
         key=key,
         outputs=plan_outputs(plan),
     )
-
-
-def input_checks() -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """``check_inputs`` and ``secret_resolver`` (engine.inputs; engine.runs before the move)."""
-    try:
-        from engine.inputs import check_inputs, secret_resolver
-    except ModuleNotFoundError:
-        from engine.runs import check_inputs, secret_resolver  # type: ignore[no-redef]
-    return check_inputs, secret_resolver
 
 
 class _Watcher(threading.Thread):

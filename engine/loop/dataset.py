@@ -16,14 +16,13 @@ from loguru import logger
 
 from engine.config import Settings, get_settings
 from engine.errors import ConfigError
-from engine.logs import mask, register_secret
+from engine.history.store import masked_json as _masked
+from engine.logs import register_secret
 
 
 def _register_known_secrets(settings: Settings) -> int:
-    try:
-        from engine.secrets import SecretStore
-    except ImportError:
-        return 0
+    from engine.secrets import SecretStore
+
     n = 0
     try:
         store = SecretStore(settings)
@@ -36,14 +35,6 @@ def _register_known_secrets(settings: Settings) -> int:
     return n
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
 
 
 def example(decision: dict[str, Any]) -> dict[str, Any]:

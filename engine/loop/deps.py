@@ -55,8 +55,8 @@ class LoopDeps:
         secret = secret_resolver(settings, secrets)
         runtime_factory: RuntimeFactory = lambda _size, headed: LocalRuntime(settings, headed=headed)  # noqa: E731
         if cluster:
-            from engine.cluster.models import ClusterOptions
             from engine.cluster import ClusterRuntime, resolved_on_worker
+            from engine.cluster.models import ClusterOptions
 
             options = ClusterOptions.of(cluster)
             runtime_factory = lambda _size, _headed: ClusterRuntime(options, settings, history)  # noqa: E731

@@ -18,8 +18,13 @@ from loguru import logger
 from engine.errors import FailureKind
 from engine.history import History
 from engine.loop.models import JobEntry, Repair
-from engine.loop.repair import (deterministic_repair, loosen_expectation, plan_diff, save_repaired,
-                                validate_repair)
+from engine.loop.repair import (
+    deterministic_repair,
+    loosen_expectation,
+    plan_diff,
+    save_repaired,
+    validate_repair,
+)
 from engine.plan import Plan
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import secrets as _random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -21,7 +21,14 @@ from loguru import logger
 
 from bots.runner import RunContext, RunResult, StepEvent
 from engine.config import Settings
-from engine.errors import BrowserCrashedError, FailureKind, MissingInputError, PlannerError, RpaError, SecretError
+from engine.errors import (
+    BrowserCrashedError,
+    FailureKind,
+    MissingInputError,
+    PlannerError,
+    RpaError,
+    SecretError,
+)
 from engine.history import HistoryStatus, new_run_id
 from engine.inputs import check_inputs
 from engine.logs import add_json_file, remove_sink

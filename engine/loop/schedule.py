@@ -6,9 +6,8 @@ WSPT priority rule of the same package gives a feasible order, so a batch never 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from loguru import logger
+from pydantic import BaseModel, Field
 
 from engine.scheduler import Activity, Objective, Problem, Resource, Schedule, solve
 

@@ -67,15 +67,7 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Content word stems: no function words, no values (digits, emails, URLs)."""
-    out = []
-    for t in tokens(text.replace("_", " ")):
-        low = t.low.removesuffix("'s")
-        if low in STOP or any(c.isdigit() for c in low) or "@" in low or "://" in low:
-            continue
-        for part in re.split(r"[-/]", low):
-            if part and part not in STOP and len(part) > 1:
-                out.append(stem(part))
-    return out
+    return [w for w, _, _ in content_tokens(text)]
 
 
 def spans(text: str, max_tokens: int = 4) -> list[Span]:

@@ -119,36 +119,15 @@ def _bot(path: Path, source: str, plan: Any) -> Bot:
 
 def list_bots(settings: Settings, given: tuple[Path, ...]) -> BotLibrary:
     """The skills library (``engine.skills``: recordings/, RPA_HOME/skills, RPA_SKILLS, then ``--plans``
-    folders), or, in a build without it, every plan file of those folders."""
-    try:
-        from engine.skills.library import load_library
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("engine.skills"):
-            raise
-        return _plan_files_library(settings, given)
+    folders)."""
+    from engine.skills.library import load_library
+
     lib = load_library(settings, list(given))
     return BotLibrary(
         bots=[_bot(s.path, s.source, s.plan) for s in lib.skills],
         folders=list(lib.folders),
         errors=[mask(e) for e in lib.errors],
     )
-
-
-def _plan_files_library(settings: Settings, given: tuple[Path, ...]) -> BotLibrary:
-    from engine.plan import load_plan
-
-    folders = [Path(__file__).resolve().parents[2] / "recordings", settings.home / "skills", *given]
-    out = BotLibrary()
-    for folder in dict.fromkeys(f.expanduser().resolve() for f in folders):
-        if not folder.is_dir():
-            continue
-        out.folders.append(folder)
-        for path in sorted({*folder.glob("*.yaml"), *folder.glob("*.yml")}):
-            try:
-                out.bots.append(_bot(path, str(folder), load_plan(path)))
-            except RpaError as err:
-                out.errors.append(mask(err.message))
-    return out
 
 
 def find_bot(settings: Settings, given: tuple[Path, ...], key: str) -> Bot | None:
