@@ -260,6 +260,9 @@ def run_suite(spec: str, *, split: str | None = None, only: list[str] | None = N
             r = _case(app, suite, case, settings, replay)
             logger.info("bench: {} {}: {} ({})", case.id, case.split, r.status, r.why or r.error)
             results.append(r)
+        from engine.planner.catalog import backend_figures
+
+        figures = backend_figures(get_planner(settings).backend)
     by_split = {s: _summary([r for r in results if r.split == s]) for s in ("tuned", "held_out")
                 if any(r.split == s for r in results)}
     return {"suite": spec, "app": suite.app, "model": model or "embedded", "backend": backend or "local",
