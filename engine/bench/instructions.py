@@ -266,6 +266,7 @@ def run_suite(spec: str, *, split: str | None = None, only: list[str] | None = N
     by_split = {s: _summary([r for r in results if r.split == s]) for s in ("tuned", "held_out")
                 if any(r.split == s for r in results)}
     return {"suite": spec, "app": suite.app, "model": model or "embedded", "backend": backend or "local",
-            "model_load_s": round(load_s, 2), **_summary(results), "splits": by_split, "seconds": round(time.perf_counter() - t0, 1),
+            "model_load_s": round(load_s, 2), **_summary(results), **figures, "splits": by_split,
+            "seconds": round(time.perf_counter() - t0, 1),
             "cpu_count": os.cpu_count(), "load_avg": [round(v, 2) for v in os.getloadavg()],
             "results": [r.model_dump() for r in results]}
