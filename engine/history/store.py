@@ -108,6 +108,20 @@ class StepRecord(BaseModel):
     locator: str | None = None
 
 
+class DecisionRecord(BaseModel):
+    """One stored decision (a planner's choice, a replayed step, a repair, a routing): what
+    ``rpa train --from-history`` and ``rpa export-dataset`` read (as ``model_dump(mode="json")``)."""
+
+    run_id: str | None = None
+    step_id: str | None = None
+    instruction: str | None = None
+    observation: str | None = None
+    action: dict[str, Any] | None = None
+    outcome: str | None = None
+    context: dict[str, Any] | None = None
+    created_at: datetime
+
+
 class RunRecord(BaseModel):
     """One row of ``runs`` with its steps, as ``rpa history`` and ``rpa show`` print it."""
 
@@ -302,17 +316,15 @@ class History:
         with Session(self.engine) as session, session.begin():
             session.add(row)
 
-    def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def decisions(self, limit: int | None = None) -> list[DecisionRecord]:
         query = select(DecisionRow).order_by(DecisionRow.pk)
         if limit is not None:
             query = query.limit(limit)
         with Session(self.engine) as session:
-            return [
-                {"run_id": d.run_id, "step_id": d.step_id, "instruction": d.instruction,
-                 "observation": d.observation, "action": d.action, "outcome": d.outcome,
-                 "context": d.context, "created_at": _aware(d.created_at).isoformat()}
-                for d in session.scalars(query)
-            ]
+            return [DecisionRecord(run_id=d.run_id, step_id=d.step_id, instruction=d.instruction,
+                                   observation=d.observation, action=d.action, outcome=d.outcome,
+                                   context=d.context, created_at=_aware(d.created_at))
+                    for d in session.scalars(query)]
 
     # -- durations ----------------------------------------------------------------------------
     def update_duration(self, site: str, action: str, seconds: float) -> None:

@@ -61,7 +61,7 @@ def export_dataset(out: str | os.PathLike[str], *, settings: Settings | None = N
     if path.exists() and not overwrite:
         raise ConfigError(f"Dataset.export: {path} exists. Choose another --out or pass --force.")
     _register_known_secrets(settings)
-    rows = History(settings).decisions()
+    rows = [d.model_dump(mode="json") for d in History(settings).decisions()]
     if only_succeeded:
         rows = [r for r in rows if r.get("outcome") == "succeeded"]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -239,8 +239,8 @@ def from_history(settings: Settings) -> Collected:
     from engine.history import History
 
     out = Collected()
-    for row in History(settings).decisions():
-        ex, why = example_from_row(row, "history")
+    for record in History(settings).decisions():
+        ex, why = example_from_row(record.model_dump(mode="json"), "history")
         if ex is not None:
             out.examples.append(ex)
         else:

@@ -39,7 +39,7 @@ def test_routed_run_on_the_sandbox(sandbox, rpa_home, monkeypatch):
     history = History(get_settings())
     run = history.get_run(out["run_id"])
     assert run.plan_name == "download_invoice" and run.status == "succeeded"
-    route = [d for d in history.decisions() if d["step_id"] == "route"]
+    route = [d for d in [d.model_dump(mode='json') for d in history.decisions()] if d["step_id"] == "route"]
     assert len(route) == 1 and route[0]["action"]["params"]["invoice"] == "INV-1042"
     assert route[0]["run_id"] == out["run_id"]
     example, why = example_from_row(route[0], "history")  # `rpa train --from-history` learns the routing

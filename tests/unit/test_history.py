@@ -122,7 +122,7 @@ def test_decisions_are_stored_with_secrets_masked():
     history = History()
     history.record_decision(run_id="r", step_id="s", instruction="log in", observation="[1]<textbox> hunter2-secret",
                             action={"verb": "fill", "value": "hunter2-secret"}, outcome="succeeded")
-    [d] = history.decisions()
+    [d] = [d.model_dump(mode='json') for d in history.decisions()]
     assert "hunter2-secret" not in d["observation"] and "hunter2-secret" not in str(d["action"])
     assert d["outcome"] == "succeeded"
 
@@ -138,10 +138,10 @@ def test_a_database_from_an_older_version_gains_new_columns(tmp_path):
     history.record_decision(run_id="new", step_id="s2", instruction="i", observation="[e1] button \"Go\"",
                             action={"action": "click"}, outcome="succeeded",
                             context={"goal": "click Go", "history": [], "answer": 'click e1 "Go"'})
-    rows = history.decisions()
+    rows = [d.model_dump(mode='json') for d in history.decisions()]
     assert [r["instruction"] for r in rows] == ["kept", "i"]
     assert rows[0]["context"] is None and rows[1]["context"]["answer"] == 'click e1 "Go"'
-    assert History(url=f"sqlite:///{path}").decisions() == rows  # a second open changes nothing
+    assert [d.model_dump(mode="json") for d in History(url=f"sqlite:///{path}").decisions()] == rows  # a second open changes nothing
 
 
 def test_errors_and_outputs_are_masked():
