@@ -75,16 +75,22 @@ def element_words(el: Element) -> set[str]:
     return out
 
 
-def fits(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> bool:
-    """Whether a value's field words name this field (its label, its block, or the page's heading)."""
+def fit(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> float:
+    """How much of a value's field words this field's label or the page's heading says (0 to 1):
+    "first name" fits "First name:" (1.0) and only half fits "Username:"."""
     if not field_words:
-        return True
+        return 1.0
     own = element_words(el)  # not its block: a sidebar's block names every model of the site
     if el.type == "password":
         own.add(stem("password"))
     if el.type == "email":
         own.add(stem("email"))
-    return bool(set(field_words) & (own | page_words))
+    return len(set(field_words) & (own | page_words)) / len(set(field_words))
+
+
+def fits(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> bool:
+    """Every field word of a value is said by the field or its page (what accounts a value)."""
+    return fit(field_words, el, page_words) >= 0.999
 
 
 def _shape_fit(value: Value, el: Element) -> float:
@@ -219,13 +225,14 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
         confirm = ledger.used(value) and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
         if used and not confirm:
             continue
-        s = 3.5 * float(fits(value.field, el, sc.page_words)) if value.field else 0.5
-        if value.field and not fits(value.field, el, sc.page_words):
+        share = fit(value.field, el, sc.page_words)
+        s = 3.5 * share if value.field else 0.5
+        if value.field and share == 0.0:
             s -= 2.0
         if is_finder(el) and (task.has("find") or task.has("open")):
             s += 1.0 if not ledger.value_on_page(value, sc.obs) else -1.5
         s += _shape_fit(value, el)
-        if value.replaces is not None and norm(el.value or "") == norm(value.replaces):
+        if value.replaces is not None and norm(el.value or "") == norm(value.replaces) and _same_field(task, value):
             s += 4.0
         if confirm:
             s += 3.0
@@ -235,6 +242,13 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
             s -= 2.5  # a search box sets no value: typing there only finds (and only a find needs it)
         out.append(_choice("fill", el, value.text, s - order, value.clause))
     return out
+
+
+def _same_field(task: Task, value: Value) -> bool:
+    """"rename the group Auditors to Inspectors": the new value goes where the old one is. Not when
+    the old one only named the record ("the first name of the user grace to Grace")."""
+    old = next((v for v in task.values if v.text == value.replaces), None)
+    return old is not None and bool(set(old.field) & set(value.field))
 
 
 def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) -> list[Choice]:

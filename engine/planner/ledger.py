@@ -56,6 +56,7 @@ class Ledger:
     last_submit: bool = False  # what the site said when it sent a form back
     _secret_typed: bool = False
     _form: dict[int, str] = field(default_factory=dict)  # parts done in the form not yet accepted
+    _lost: set[str] = field(default_factory=set)  # values typed into a form that was sent back or left
 
     # -- what is left ---------------------------------------------------------------------------
     def missing(self) -> list[Part]:
@@ -69,18 +70,19 @@ class Ledger:
         from engine.planner.actions import fits
 
         for i, part in enumerate(self.task.parts):
-            if i in self.done or part.kind != "value" or part.value is None:
-                continue
+            if i in self.done or part.kind != "value" or part.value is None or part.value.text not in self._lost:
+                continue  # only what this run typed into a form the site sent back
             for el in obs.elements:
                 if is_finder(el) and self.clause_intent(part.clause) != "find":
                     continue  # a search box that still shows the search did not set the value
-                if el.editable and norm(el.value or "") == norm(part.value.text) and fits(part.value.field, el, page_words):
+                if el.editable and (el.value or "") == part.value.text and fits(part.value.field, el, page_words):
                     self.done[i] = self._form[i] = f"kept in {el.name or el.label}"
                     self.typed_at.setdefault(part.value.text, el.fingerprint)
                     break
 
     def abandon(self) -> None:
         """The page with a changed form was left without sending it: what was typed there is lost."""
+        self._lost |= set(self.typed_at)
         for i in self._form:
             self.done.pop(i, None)
         self._form.clear()
