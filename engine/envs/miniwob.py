@@ -102,8 +102,11 @@ async def episode_result(page: Any) -> tuple[bool, float]:
 
 def invalid(decision: Any) -> bool:
     """A decision that would not run: an unparsable answer or a step that breaks the plan format."""
-    if parse_action(decision.answer) is None:
+    parsed = parse_action(decision.answer)
+    if parsed is None:
         return True
+    if parsed[0] in ("done", "stuck"):
+        return False  # an ending, not a step
     try:
         Step.model_validate(decision.action)
     except Exception:

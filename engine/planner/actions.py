@@ -19,7 +19,7 @@ from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
 from engine.planner.ledger import is_finder
 from engine.planner.task import STOP as STOP_WORDS
-from engine.planner.task import (LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
+from engine.planner.task import (KIND_WORDS, LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
                                  norm, says, stem, without_values, words)
 
 if TYPE_CHECKING:
@@ -188,11 +188,18 @@ def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
                                  - 2.5 * ledger.clicks(el)))
     # Values this page can still take in its fields: submitting now would send the form without them.
     pending = any(c.prior > 0.3 and c.verb in ("fill", "select", "check") for c in forms)
-    out = list(forms)
+    hidden = [v for v in open_values if not v.field and v.kind == "literal" and not ledger.value_on_page(v, obs)]
+    places = {ref for p in ledger.missing() if p.ordinal is not None
+              for ref in [at_place(obs, p.ordinal, p.kind_words)] if ref}
+    out = []
+    for c in forms:
+        out.append(_placed(c, obs.element(c.ref), sc, task, places) if c.ref else c)
     for el, c in clicks:
         if pending and _submits(el):
             c = c.model_copy(update={"prior": c.prior - PENDING_PENALTY})
-        out.append(c)
+        if hidden and revealer(el) and not ledger.clicks(el):
+            c = c.model_copy(update={"prior": c.prior + REVEAL_BONUS * revealer(el)})  # "more", a closed menu
+        out.append(_placed(c, el, sc, task, places))
     for el in obs.elements:
         if ledger.open_reads() and (el.kind == "text" or el.role in ("cell", "heading")) and el.name:
             out.append(_read(sc, el, ledger, label_of(obs, el)))
@@ -202,11 +209,50 @@ def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
 
 
 PENDING_PENALTY = 4.0
+REVEAL_BONUS = 2.0  # a control that shows more, when a value the instruction names is not on the page
+ORDINAL_BONUS = 4.0
+CONTEXT_BONUS = 1.5  # "For the user @donec, click ...": the element sits in that user's row
+
+
+def revealer(el: Element) -> float:
+    """How much an element looks like it shows more of the page (a menu, a collapsed section, 'more')."""
+    name, hint = norm(el.name), norm(el.hint)
+    if el.expanded is False or any(w in hint for w in ("collapsed", "dropdown", "toggle", "expand")):
+        return 1.0
+    if name in ("more", "show more", "load more", "next", "options", "menu", "...") or el.name.strip() in ("…", "⋯", "»"):
+        return 1.0
+    if not name and any(w in hint for w in ("more", "menu", "ellipsis", "kebab", "options")):
+        return 0.8
+    return 0.0
 
 
 def _submits(el: Element) -> bool:
     """A control that sends its form (or a button named like one)."""
     return el.type == "submit" or (el.role == "button" and bool(set(words(el.name)) & {stem(w) for w in SUBMIT_WORDS}))
+
+
+def of_kind(obs: Observation, kinds: tuple[str, ...], like: Element | None = None) -> list[Element]:
+    """The page's controls of that kind ('textbox', 'link'), top to bottom."""
+    roles = {r for k in kinds for r in KIND_WORDS.get(k, ())}
+    same = [e for e in obs.controls if (e.role in roles if roles else like is not None and e.role == like.role)]
+    return sorted(same, key=lambda e: (e.box[1], e.box[0]))
+
+
+def at_place(obs: Observation, ordinal: int, kinds: tuple[str, ...], like: Element | None = None) -> str | None:
+    """The ref of the nth element of that kind ('the 3rd textbox'; -1: the last)."""
+    same = of_kind(obs, kinds, like)
+    i = ordinal - 1 if ordinal > 0 else len(same) - 1
+    return same[i].ref if 0 <= i < len(same) else None
+
+
+def _placed(c: Choice, el: Element, sc: Scorer, task: Task, places: set[str]) -> Choice:
+    """Where the element stands: the nth of its kind ('the 3rd textbox'), or in the row of a context
+    value ('for the user @donec')."""
+    bonus = ORDINAL_BONUS if el.ref in places else 0.0
+    context = [v for v in task.values if v.context]
+    if context and any(f" {norm(v.text)} " in f" {norm(el.context)} " for v in context):
+        bonus += CONTEXT_BONUS
+    return c.model_copy(update={"prior": c.prior + bonus, "score": c.prior + bonus}) if bonus else c
 
 
 def _has_submit(sc: Scorer) -> bool:
@@ -221,9 +267,12 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     for value in task.values:
         if value.text in typed or (el.value or "") == value.text:
             continue
+        if value.context:
+            continue  # "for the user @donec" says where, it is typed nowhere
         used = ledger.used(value) or value.text not in open_texts
         confirm = ledger.used(value) and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
-        if used and not confirm:
+        again = value.repeat and not (el.value or "")  # "into both fields": every empty field that fits
+        if used and not confirm and not again:
             continue
         share = fit(value.field, el, sc.page_words)
         s = 3.5 * share if value.field else 0.5
@@ -234,7 +283,7 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
         s += _shape_fit(value, el)
         if value.replaces is not None and norm(el.value or "") == norm(value.replaces) and _same_field(task, value):
             s += 4.0
-        if confirm:
+        if confirm or (again and ledger.used(value)):
             s += 3.0
         if typed:
             s -= 2.0
@@ -305,6 +354,10 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     for part in ledger.open_actions():
         if part.intent == "login":
             continue  # signing in is done by submitting the filled form, not by a click alone
+        if part.intent in ("expand", "collapse"):
+            if (el.expanded is False) == (part.intent == "expand") and (el.expanded is not None or revealer(el)):
+                s, clause = s + 3.0, part.clause
+            continue
         if set(part.words) & own or says(part.intent, el.name):
             s += 3.0
             clause = part.clause if clause is None else min(clause, part.clause)

@@ -105,7 +105,7 @@ class Ledger:
         return min((p.clause for p in self.missing()), default=None)
 
     def open_values(self) -> list[Value]:
-        return [p.value for p in self.missing() if p.value is not None]
+        return [p.value for p in self.missing() if p.value is not None and not p.value.context]
 
     def open_attributes(self) -> list[Part]:
         return [p for p in self.missing() if p.kind == "attribute"]
@@ -261,7 +261,9 @@ class Ledger:
             if p.intent == "download":
                 return verb == "download"
             if p.intent == "focus":
-                return el.editable
+                return el.editable and self._in_place(p, el, obs)
+            if p.intent in ("expand", "collapse"):
+                return el.expanded is not None and (el.expanded is False) == (p.intent == "expand")
             if p.intent in ("check", "select"):  # "accept the terms": the box named for it
                 return verb in ("check", "select") and bool(set(p.words) & own)
             if el.role not in ("button", "link", "menuitem", "tab") and el.type != "submit":
@@ -269,6 +271,12 @@ class Ledger:
             return bool(set(p.words) & named) or says(p.intent, el.name)
 
         self._mark(action_done, f"clicked {el.name}")
+
+    def _in_place(self, part: Part, el: Element, obs: Observation) -> bool:
+        """An ordinal part ("the 3rd textbox") is done only by the element at that place."""
+        from engine.planner.actions import at_place
+
+        return part.ordinal is None or at_place(obs, part.ordinal, part.kind_words, el) == el.ref
 
     def no_change(self, el: Element | None) -> None:
         """The last click changed nothing on the page."""

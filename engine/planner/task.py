@@ -40,6 +40,8 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "check": ("accept", "agree", "tick", "check", "enable", "subscribe", "mark"),
     "uncheck": ("uncheck", "untick", "disable", "unsubscribe", "clear"),
     "focus": ("focus",),
+    "expand": ("expand", "unfold", "reveal"),
+    "collapse": ("collapse", "fold"),
     "click": ("click", "press", "tap", "hit", "push"),
     "type": ("enter", "type", "input", "fill", "write", "put"),
 }
@@ -73,16 +75,27 @@ STOP = {
 # Words after which the next word is a value even in lower case ("as alice", "user frank").
 NAMING_CUES = {"as", "named", "called", "titled", "user", "username", "login", "account", "member"}
 CONFIRM_FIELD = re.compile(r"confirm|again|repeat|retype|verif", re.I)
-_CLAUSE = re.compile(r"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|,\s+and\s+(?=[a-z]+\s)|\s+and\s+(?:afterwards\s+|also\s+)?"
-                     r"(?=(?:log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|"
-                     r"accept|record|read|tell|approve|email|search|find|go|show|get|select|check|mark|archive|"
-                     r"submit|rename|update|register|press|enter|type|fill|untick|uncheck|tick)\b))", re.I)
+_VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|accept|record|read|tell|"
+          r"approve|search|find|go|show|get|select|check|mark|archive|submit|rename|update|register|press|"
+          r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|delete")
+_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
+                     rf"\s+and\s+(?:afterwards\s+|also\s+)?(?=(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
 LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then)\s+)*(?P<verb>[A-Za-z]+)"
                    r"(?:\s+(?P<particle>in|out|on|off|into|up)\b)?", re.I)
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<![A-Za-z0-9])\'([^\']+)\'(?![A-Za-z0-9])')
 _SECRET_NAMED = re.compile(r"\bsecret\s+(?:named\s+|called\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+\-/:]*[A-Za-z0-9]|[A-Za-z0-9]")
+_TOKEN = re.compile(r"[@#]?[A-Za-z0-9][A-Za-z0-9@._+\-/:]*[A-Za-z0-9]|[@#]?[A-Za-z0-9]")
+PREPOSITIONS = {"for", "in", "on", "at", "from", "under", "within", "inside", "of", "by", "near", "beside"}
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+            "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
+_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b|\b(" + "|".join(ORDINALS) + r")\b", re.I)
+# Words that name a kind of element, and the roles that kind takes.
+KIND_WORDS: dict[str, tuple[str, ...]] = {
+    "textbox": ("textbox", "searchbox"), "input": ("textbox", "searchbox", "spinbutton"), "field": ("textbox", "searchbox"),
+    "box": ("textbox", "checkbox"), "button": ("button",), "link": ("link",), "checkbox": ("checkbox",),
+    "tab": ("tab",), "option": ("option", "radio"), "item": ("listitem", "menuitem", "option", "treeitem"),
+}
 _MONTHS = ("january february march april may june july august september october november december").split()
 
 
@@ -141,6 +154,8 @@ class Value(BaseModel):
     kind: Literal["literal", "param", "secret"] = "literal"
     field: tuple[str, ...] = Field((), description="Stemmed words naming the field it belongs in.")
     replaces: str | None = Field(None, description="The value it replaces ('rename X to Y': Y replaces X).")
+    repeat: bool = Field(False, description="'into both fields', 'in all the boxes': every field that fits.")
+    context: bool = Field(False, description="'For the user @donec, ...': where to act, not what to do.")
     clause: int = 0
 
     @property
@@ -165,6 +180,8 @@ class Part(BaseModel):
     intent: str | None = None
     value: Value | None = None
     clause: int = 0
+    ordinal: int | None = Field(None, description="'the 3rd textbox': 3; 'the last link': -1.")
+    kind_words: tuple[str, ...] = Field((), description="The kind of element the clause names (textbox, link).")
 
 
 class Task(BaseModel):
@@ -188,6 +205,8 @@ class Task(BaseModel):
 
 
 def _value_like(token: str, first: bool) -> bool:
+    if _ORDINAL.fullmatch(token):
+        return False  # "the 3rd textbox" names a position, not a value
     if any(c.isdigit() for c in token) or "@" in token:
         return True
     if len(token) >= 2 and token.isupper():
@@ -322,6 +341,11 @@ def read_task(instruction: str) -> Task:
             value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci)  # type: ignore[arg-type]
             clause_values.append(value)
             prev_end = b
+        if re.search(r"\b(both|all|each|every)\b", clause, re.I):
+            clause_values = [v.model_copy(update={"repeat": True}) for v in clause_values]
+        if verb in PREPOSITIONS:  # "For the user @donec": says where the next clause acts
+            values += [v.model_copy(update={"context": True}) for v in clause_values]
+            continue
         if intent == "login" and not any(v.kind == "secret" for v in clause_values):
             clause_values.append(Value(text="{{ secrets.password }}", kind="secret", field=(stem("password"),),
                                        clause=ci))
@@ -331,7 +355,11 @@ def read_task(instruction: str) -> Task:
                               words=tuple(words(v.text)) if v.kind != "secret" else (), clause=ci))
         if intent:
             intents.append(intent)
-        parts += _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
+        ordinal, kinds = position(clause)
+        new = _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
+        if ordinal is not None:
+            new = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) for p in new]
+        parts += new
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
                 parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(text)))), clauses=tuple(clauses))
 
@@ -375,11 +403,21 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
-    if intent in ("delete", "download", "logout", "login", "focus") or (intent is None and verb):
+    if intent in ("delete", "download", "logout", "login", "focus", "expand", "collapse") or (intent is None and verb):
         word = verb if intent is None else intent
         out.append(Part(kind="action", text=verb if intent is None else _verb_phrase(clause, verb),
                         words=(stem(word),) if intent is None else (), intent=intent, clause=ci))
     return out
+
+
+def position(clause: str) -> tuple[int | None, tuple[str, ...]]:
+    """(ordinal, kind words) of "the 3rd input textbox", "the last link"; (None, ()) otherwise."""
+    m = _ORDINAL.search(clause)
+    if not m:
+        return None, ()
+    n = int(m.group(1)) if m.group(1) else ORDINALS[m.group(2).lower()]
+    after = re.findall(r"[a-z]+", clause[m.end():].lower())[:3]
+    return n, tuple(w for w in after if w in KIND_WORDS)
 
 
 def _verb_phrase(clause: str, verb: str) -> str:
