@@ -80,12 +80,15 @@ def fit(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> floa
     "first name" fits "First name:" (1.0) and only half fits "Username:"."""
     if not field_words:
         return 1.0
-    own = element_words(el)  # not its block: a sidebar's block names every model of the site
+    own = element_words(el) | page_words  # not its block: a sidebar's block names every model of the site
     if el.type == "password":
         own.add(stem("password"))
     if el.type == "email":
         own.add(stem("email"))
-    return len(set(field_words) & (own | page_words)) / len(set(field_words))
+    own |= {stem(k) for k, roles in KIND_WORDS.items() if el.role in roles}  # "the text field" is any textbox
+    said = [w for w in set(field_words)
+            if w in own or any(len(w) >= 5 and len(o) >= 5 and (o.startswith(w) or w.startswith(o)) for o in own)]
+    return len(said) / len(set(field_words))
 
 
 def fits(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> bool:
@@ -141,24 +144,34 @@ class Scorer:
 
 
 def label_of(obs: Observation, el: Element) -> str:
-    """The words that name a piece of text: the text before it on its row (a table cell, a
-    definition term, "Total:"), or the line just above it."""
+    """The words that name a piece of text: the text before it on its row (a table cell, "Total:"),
+    else the line just above it (a definition term)."""
     els = list(obs.elements)
     i = next((k for k, e in enumerate(els) if e.ref == el.ref), -1)
-    out = []
-    for prev in reversed(els[max(0, i - 3):i]):
-        same_row = abs(prev.box[1] - el.box[1]) <= max(4, el.box[3] // 2) and prev.box[0] < el.box[0]
-        above = 0 < el.box[1] - prev.box[1] <= max(40, 2 * prev.box[3]) and abs(prev.box[0] - el.box[0]) <= 40
-        if prev.kind == "text" and (same_row or above) and prev.name:
-            out.append(prev.name)
-            if not same_row:
-                break
-    return " ".join(out)
+    before = [p for p in reversed(els[max(0, i - 3):i]) if p.kind == "text" and p.name]
+    for prev in before:
+        if abs(prev.box[1] - el.box[1]) <= max(4, el.box[3] // 2) and prev.box[0] < el.box[0]:
+            return prev.name
+    for prev in before:
+        if 0 < el.box[1] - prev.box[1] <= max(40, 2 * prev.box[3]) and abs(prev.box[0] - el.box[0]) <= 40:
+            return prev.name
+    return ""
 
 
 def names_value(el: Element, value: Value) -> bool:
     v = norm(value.text)
+    if v in KIND_WORDS and el.role in KIND_WORDS[v]:
+        return True  # 'click on a "checkbox" widget': the quoted word is a kind of element
     return bool(v) and any(f" {v} " in f" {norm(t)} " for t in (el.name, el.label, el.value or "") if t)
+
+
+def looked_up(obs: Observation, label: str) -> str | None:
+    """'the value of Last name': the text the page shows next to that label (a table row, a term)."""
+    want = norm(label)
+    for el in obs.elements:
+        if el.kind == "text" and el.name and norm(label_of(obs, el)) == want and norm(el.name) != want:
+            return el.name.strip()
+    return None
 
 
 def exactly_named(el: Element, value: Value) -> bool:
@@ -265,10 +278,15 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     order = 0.05 * sum(1 for e in sc.controls if e.editable and (e.box[1], e.box[0]) < (el.box[1], el.box[0]))
     open_texts = {v.text for v in ledger.open_values()}
     for value in task.values:
+        if value.context or ledger.clause_intent(value.clause) in ("click", "open", "select", "check"):
+            continue  # "for the user @donec" says where; "press Search" names a button: typed nowhere
+        if value.kind == "lookup":
+            found = looked_up(sc.obs, value.text)
+            if found is not None and value.text in open_texts and not typed and not (el.value or ""):
+                out.append(_choice("fill", el, found, 2.5 + 1.0 * fit(value.field, el, sc.page_words), value.clause))
+            continue
         if value.text in typed or (el.value or "") == value.text:
             continue
-        if value.context:
-            continue  # "for the user @donec" says where, it is typed nowhere
         used = ledger.used(value) or value.text not in open_texts
         confirm = ledger.used(value) and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
         again = value.repeat and not (el.value or "")  # "into both fields": every empty field that fits

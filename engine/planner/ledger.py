@@ -199,7 +199,13 @@ class Ledger:
             finder = is_finder(el)
 
             def typed_where_it_belongs(p: Part) -> bool:
-                if p.value is None or p.value.text != value:
+                if p.value is None:
+                    return False
+                if p.value.kind == "lookup":  # the looked-up text itself was typed
+                    from engine.planner.actions import looked_up
+
+                    return looked_up(obs, p.value.text) == value
+                if p.value.text != value:
                     return False
                 if p.kind == "secret":
                     return el.type == "password"
@@ -229,7 +235,8 @@ class Ledger:
             self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
                        f"{verb}ed {el.name}", in_form=True, once=True)
             self._mark(lambda p: p.kind == "action" and p.intent in ("check", "select") and verb == "check"
-                       and bool(set(p.words) & own), f"{verb}ed {el.name}", in_form=True)
+                       and (bool(set(p.words) & own) or p.ordinal is not None) and self._in_place(p, el, obs),
+                       f"{verb}ed {el.name}", in_form=True)
             return
         if verb == "read":
             from engine.planner.actions import label_of
@@ -265,7 +272,7 @@ class Ledger:
             if p.intent in ("expand", "collapse"):
                 return el.expanded is not None and (el.expanded is False) == (p.intent == "expand")
             if p.intent in ("check", "select"):  # "accept the terms": the box named for it
-                return verb in ("check", "select") and bool(set(p.words) & own)
+                return verb in ("check", "select") and bool(set(p.words) & own) and self._in_place(p, el, obs)
             if el.role not in ("button", "link", "menuitem", "tab") and el.type != "submit":
                 return False  # a list or a panel that mentions the word does not do it
             return bool(set(p.words) & named) or says(p.intent, el.name)

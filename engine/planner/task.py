@@ -95,6 +95,8 @@ KIND_WORDS: dict[str, tuple[str, ...]] = {
     "textbox": ("textbox", "searchbox"), "input": ("textbox", "searchbox", "spinbutton"), "field": ("textbox", "searchbox"),
     "box": ("textbox", "checkbox"), "button": ("button",), "link": ("link",), "checkbox": ("checkbox",),
     "tab": ("tab",), "option": ("option", "radio"), "item": ("listitem", "menuitem", "option", "treeitem"),
+    "radio": ("radio",), "result": ("link",), "text": ("textbox",), "textarea": ("textbox",),
+    "dropdown": ("combobox",), "list": ("combobox", "listbox"),
 }
 _MONTHS = ("january february march april may june july august september october november december").split()
 
@@ -151,7 +153,8 @@ class Value(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     text: str = Field(description="What is typed or looked for; a secret as {{ secrets.NAME }}.")
-    kind: Literal["literal", "param", "secret"] = "literal"
+    kind: Literal["literal", "param", "secret", "lookup"] = Field(
+        "literal", description="lookup: 'the value of Last name': the text the page shows next to that label.")
     field: tuple[str, ...] = Field((), description="Stemmed words naming the field it belongs in.")
     replaces: str | None = Field(None, description="The value it replaces ('rename X to Y': Y replaces X).")
     repeat: bool = Field(False, description="'into both fields', 'in all the boxes': every field that fits.")
@@ -341,6 +344,9 @@ def read_task(instruction: str) -> Task:
             value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci)  # type: ignore[arg-type]
             clause_values.append(value)
             prev_end = b
+        for m in re.finditer(r"\bthe value of (?:the )?([A-Za-z][A-Za-z ]{1,30}?)(?= into| in| to|$|,)", clause, re.I):
+            clause_values.append(Value(text=m.group(1).strip(), kind="lookup", clause=ci,
+                                       field=_plain_words(clause[m.end():])))
         if re.search(r"\b(both|all|each|every)\b", clause, re.I):
             clause_values = [v.model_copy(update={"repeat": True}) for v in clause_values]
         if verb in PREPOSITIONS:  # "For the user @donec": says where the next clause acts
@@ -357,7 +363,9 @@ def read_task(instruction: str) -> Task:
             intents.append(intent)
         ordinal, kinds = position(clause)
         new = _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
-        if ordinal is not None:
+        if ordinal is not None:  # "the 3rd radio button", "into the 1st textbox": every part of the clause
+            parts = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) if p.clause == ci else p
+                     for p in parts]
             new = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) for p in new]
         parts += new
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
@@ -403,7 +411,8 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
-    if intent in ("delete", "download", "logout", "login", "focus", "expand", "collapse") or (intent is None and verb):
+    if intent in ("delete", "download", "logout", "login", "focus", "expand", "collapse") or (
+            intent is None and verb and verb not in STOP):
         word = verb if intent is None else intent
         out.append(Part(kind="action", text=verb if intent is None else _verb_phrase(clause, verb),
                         words=(stem(word),) if intent is None else (), intent=intent, clause=ci))
@@ -417,7 +426,7 @@ def position(clause: str) -> tuple[int | None, tuple[str, ...]]:
         return None, ()
     n = int(m.group(1)) if m.group(1) else ORDINALS[m.group(2).lower()]
     after = re.findall(r"[a-z]+", clause[m.end():].lower())[:3]
-    return n, tuple(w for w in after if w in KIND_WORDS)
+    return n, tuple(w for w in after if w in KIND_WORDS)[:1]  # "radio button": a radio
 
 
 def _verb_phrase(clause: str, verb: str) -> str:
