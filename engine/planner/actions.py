@@ -278,8 +278,9 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     order = 0.05 * sum(1 for e in sc.controls if e.editable and (e.box[1], e.box[0]) < (el.box[1], el.box[0]))
     open_texts = {v.text for v in ledger.open_values()}
     for value in task.values:
-        if value.context or ledger.clause_intent(value.clause) in ("click", "open", "select", "check"):
-            continue  # "for the user @donec" says where; "press Search" names a button: typed nowhere
+        intent = ledger.clause_intent(value.clause)
+        if value.context or intent in ("click", "select", "check") or (intent == "open" and not is_finder(el)):
+            continue  # "for the user @donec" says where; "press Search" names a button; "open X" may search X
         if value.kind == "lookup":
             found = looked_up(sc.obs, value.text)
             if found is not None and value.text in open_texts and not typed and not (el.value or ""):
