@@ -44,7 +44,7 @@ def cmd_bench_cluster(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Throughput by worker count on a local scheduler and worker processes; fault counts with --kill-one."""
-    from engine.cluster.bench import bench_cluster
+    from engine.bench.cluster import bench_cluster
     from engine.logs import setup
 
     setup(level="WARNING")

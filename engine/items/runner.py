@@ -183,27 +183,15 @@ def _to_run(prep: Prepared, views: list[ItemView]) -> list[tuple[Item, ItemView]
 def _run_batch(
     prep: Prepared, jobs: list[Any], settings: Settings, on_event: Callable[[Any], None] | None
 ) -> Any:
-    import inspect
-
     from engine.loop import run_batch
 
     req = prep.request
     kw: dict[str, Any] = {"secrets": req.secrets} if req.secrets else {}
     if req.cluster:
-        if "cluster" not in inspect.signature(engine_loop_batch()).parameters:
-            from engine.cluster import run_batch_on_cluster  # type: ignore[attr-defined]
-
-            return run_batch_on_cluster(jobs, req.cluster, settings=settings, on_event=on_event)
         kw["cluster"] = req.cluster
     return run_batch(
         jobs, concurrency=req.concurrency, settings=settings, on_event=on_event, headed=req.headed, **kw
     )
-
-
-def engine_loop_batch() -> Callable[..., Any]:
-    from engine.loop import loop
-
-    return loop.run_batch_async
 
 
 def run_queue(

@@ -4,7 +4,7 @@ Every attempt has its history row before it starts. The row that ends the schedu
 the daemon's claim in the same transaction (this process opened a ``JobStore``, whose hook runs
 inside History's writes), so a kill at any moment leaves history and claims agreeing. Plans and
 instructions run through the engine loop (``engine.loop.run_batch``, or
-``engine.cluster.run_batch_on_cluster`` when a cluster is configured); a ``command`` job runs its
+``run_batch(..., cluster=...)`` when a cluster is configured); a ``command`` job runs its
 program. Application errors are retried up to the job's last attempt; nothing else is.
 """
 
@@ -85,12 +85,7 @@ def run_plan_job(job: JobDef, when: datetime, attempt: int, settings: Settings, 
     spec = JobSpec(plan=plan, plan_path=job.plan_path, instruction=job.instruction, url=job.url, params=job.params,
                    job_id=job.id, scheduled_for=to_utc(when), attempt=attempt,
                    retries=max(0, job.last_attempt - attempt))
-    if settings.cluster:
-        from engine.cluster import run_batch_on_cluster
-
-        run_batch_on_cluster([spec], settings.cluster, settings=settings)
-    else:
-        run_batch([spec], concurrency=1, settings=settings)
+    run_batch([spec], concurrency=1, settings=settings, cluster=settings.cluster or None)
 
 
 def execute(job: JobDef, when: datetime, attempt: int, settings: Settings, store: JobStore) -> HistoryStatus | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.cluster import ClusterError, ClusterOptions, connect, make_security
-from engine.cluster.bench import fault_counts
+from engine.bench.cluster import fault_counts
 from engine.cluster.client import browser_slots
 from engine.cluster.local import LocalCluster
 from engine.config import get_settings

@@ -21,8 +21,8 @@ from typing import Any
 
 from loguru import logger
 
-from engine.cluster.client import run_batch_on_cluster
 from engine.cluster.local import LocalCluster
+from engine.loop import run_batch
 from engine.config import Settings, env_overrides, get_settings
 
 SANDBOX_PASSWORD = "wonderland"
@@ -71,9 +71,9 @@ def bench_cluster(*, workers: list[int] | None = None, jobs: int = 20, kill_one:
     with _home() as (settings, env), start_sandbox(port=0) as site:
         for n in counts:
             with LocalCluster(workers=n, env=env) as cl:
-                run_batch_on_cluster(recorded_jobs(n, site.url, f"warm{n}", files), cl.address, settings=settings)
-                batch = run_batch_on_cluster(recorded_jobs(jobs, site.url, f"w{n}", files), cl.address,
-                                             settings=settings)
+                run_batch(recorded_jobs(n, site.url, f"warm{n}", files), cluster=cl.address, settings=settings)
+                batch = run_batch(recorded_jobs(jobs, site.url, f"w{n}", files), cluster=cl.address,
+                                  settings=settings)
             tp[str(n)] = round(60.0 * batch.succeeded / max(batch.run_seconds, 1e-6), 2)
             result.setdefault("succeeded", {})[str(n)] = batch.succeeded
             # Bot seconds on the workers: a mean that grows with n means the machine, not Dask, is the limit.
@@ -97,10 +97,10 @@ def _kill_one(n: int, jobs: int, url: str, files: list[Any], settings: Settings,
 
     out: dict[str, Any] = {}
     with LocalCluster(workers=n, env=env) as cl:
-        run_batch_on_cluster(recorded_jobs(n, url, "killwarm", files), cl.address, settings=settings)
+        run_batch(recorded_jobs(n, url, "killwarm", files), cluster=cl.address, settings=settings)
         box: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: box.update(
-            batch=run_batch_on_cluster(recorded_jobs(jobs, url, "kill", files), cl.address, settings=settings)))
+            batch=run_batch(recorded_jobs(jobs, url, "kill", files), cluster=cl.address, settings=settings)))
         thread.start()
         killed = cl.kill_busy_worker(min_running_s=0.3)
         thread.join()
