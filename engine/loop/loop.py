@@ -324,7 +324,12 @@ class Batch:
         outcome = result.outcome
         if not outcome.ok and not self.runtime.alive():
             outcome.error_kind = FailureKind.browser_crashed
-        outcome.run_id, outcome.attempt, outcome.run_dir = run_id, attempt, outcome.run_dir or str(ctx.run_dir)
+        if outcome.run_id != run_id:  # the runtime ran it again under another id (a Dask worker died)
+            job.entry.run_ids.append(outcome.run_id)
+            job.entry.attempts += 1
+        else:
+            outcome.attempt = attempt
+        outcome.run_dir = outcome.run_dir or str(ctx.run_dir)
         if attempt == job.spec.attempt:
             outcome.llm_calls += job.entry.llm_calls
         job.entry.replay_seconds += outcome.seconds

@@ -9,6 +9,8 @@ page confirms it (``done``), or fails naming the parts it could not do.
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -179,13 +181,14 @@ class Agent:
         chosen, scored, ranked = top[0], top, None
         if len(top) > 1:
             messages = decision_messages(self.instruction, page, missing, self.answers)
-            ranked = await self.planner.rank(messages, [c.answer for c in top], sample=self.sample,
-                                             seed=None if self.seed is None else self.seed + n,
-                                             temperature=self.temperature)
-            if ranked.scores is not None and not self.sample:
+            ranked = await self.planner.rank(messages, [c.answer for c in top])
+            if ranked.scores is not None:
                 scored = [c.model_copy(update={"model": m, "score": c.prior + MODEL_WEIGHT * m})
                           for c, m in zip(top, ranked.scores)]
                 chosen = max(scored, key=lambda c: c.score)
+                if self.sample:  # practice: explore near what the evidence and the model prefer
+                    chosen = _sampled(scored, random.Random(None if self.seed is None else self.seed + n),
+                                      self.temperature)
             else:
                 chosen = top[ranked.chosen]
         decision = Decision(instruction=self.instruction, goal=missing, observation=page, history=self.answers[-6:],
@@ -255,6 +258,14 @@ class Agent:
         plan = build_plan(self.instruction, url, steps)
         return PlanningResult(plan=plan, decisions=self.decisions, llm_calls=self.planner.backend.calls - self.calls0,
                               error=error, confirmation=ev.text if ev else None, seconds=time.perf_counter() - t0)
+
+
+def _sampled(scored: list[Choice], rng: random.Random, temperature: float) -> Choice:
+    """One choice drawn with probability softmax(score / temperature)."""
+    t = max(temperature, 1e-3)
+    top = max(c.score for c in scored)
+    weights = [math.exp((c.score - top) / t) for c in scored]
+    return rng.choices(scored, weights=weights, k=1)[0]
 
 
 def _not_by_own_text(target: Target | None, el: Any) -> Target | None:
