@@ -8,7 +8,9 @@ may name a Hugging Face folder, a GGUF file, or a fine-tuned model under ``RPA_H
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import threading
 import time
@@ -82,7 +84,6 @@ def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # library code: no progress bars on the user's terminal
-    os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF converter's own bar ignores the line above
 
     t0 = time.perf_counter()
     display, folder, gguf = resolve_source(settings, name)
@@ -101,8 +102,10 @@ def _load_uncached(settings: Settings, name: str | None) -> LoadedModel:
             else:
                 source = "gguf"
                 logger.info("planner: converting {} once (about 20 s); cached under {}", gguf, dense)
-                tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-                model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+                # The GGUF converter draws its own progress bar on stderr, whatever the settings say.
+                with contextlib.redirect_stderr(io.StringIO()):
+                    tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+                    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
                 _save_dense(model, tok, dense)
     except (OSError, ValueError) as err:
         raise PlannerError(f"Planner.load: cannot load model '{display}': {str(err).splitlines()[0]}. "
