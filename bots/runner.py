@@ -255,16 +255,9 @@ class Bot:
         """The page as it is after the step: a screencast frame, or an exact screenshot."""
         if failed or not await self._cast.follow(self.page):
             return await self._screenshot(path, step.id)  # a failure deserves an exact picture
-        after = 0.0
-        if self._navigated_at > started:  # a new document: wait for its first painted frame
-            try:
-                await self.page.wait_for_load_state("load", timeout=int(NAV_PICTURE_WAIT_S * 1000))
-            except Exception:  # noqa: BLE001 - still loading: the frame wait below decides
-                pass
-            after = await self._cast.frame_after(self._navigated_at, NAV_PICTURE_WAIT_S)
-            if not after:
-                return await self._screenshot(path, step.id)
-        return self._cast.mark(path, at=after or None)
+        # A step that opened a new document gets that document's first painted frame (picked when
+        # the run ends: nobody waits for a paint); any other step, the frame painted as it ended.
+        return self._cast.mark(path, after=self._navigated_at if self._navigated_at > started else 0.0)
 
 
 class Session:
@@ -399,7 +392,7 @@ class Session:
         bot, outcome = self.bot, self.outcome
         outcome.outputs = self.outputs
         if bot._cast.slots:
-            missing = set(await bot._cast.flush())
+            missing = set(await bot._cast.flush(NAV_PICTURE_WAIT_S))
             for step in outcome.steps:
                 if step.screenshot in missing:
                     step.screenshot = None

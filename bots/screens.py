@@ -60,7 +60,7 @@ async def hide_passwords(context: Any) -> None:
 class _Slot:
     path: Path
     ended: float
-    exact: bool = False  # ``ended`` is the time of the frame to use
+    after: float = 0.0  # a step that opened a new document: its first frame painted after this time
 
 
 class Screencast:
@@ -130,9 +130,11 @@ class Screencast:
     def active(self) -> bool:
         return self._cdp is not None
 
-    def mark(self, path: Path, at: float | None = None) -> str:
-        """Book the picture painted when the step ended (or the frame painted at ``at``)."""
-        self.slots.append(_Slot(path, time.perf_counter() if at is None else at, exact=at is not None))
+    def mark(self, path: Path, after: float = 0.0) -> str:
+        """Book the picture painted when the step ended; for a step that opened a new document
+        (``after``: when it committed), the first frame painted after that, chosen when the run ends
+        so that no step waits for a paint."""
+        self.slots.append(_Slot(path, time.perf_counter(), after=after))
         return str(path)
 
     def _pick(self, ended: float) -> str | None:
@@ -142,15 +144,20 @@ class Screencast:
         before = [data for t, data in self.frames if t <= ended]
         return before[-1] if before else (self.frames[-1][1] if self.frames else None)
 
-    def _frame_at(self, t: float) -> str | None:
-        return next((data for ft, data in self.frames if ft == t), None) or self._pick(t)
+    def _first_after(self, t: float) -> str | None:
+        return next((data for ft, data in self.frames if ft > t), None)
 
-    async def flush(self) -> list[str]:
-        """Write the booked pictures; returns the paths that could not be written (no frame yet)."""
-        if self.slots and time.perf_counter() - self.slots[-1].ended < SETTLE_S:
-            await asyncio.sleep(SETTLE_S)
-        await self._detach()
-        jobs = [(slot.path, self._frame_at(slot.ended) if slot.exact else self._pick(slot.ended))
+    async def flush(self, wait_s: float = 1.0) -> list[str]:
+        """Write the booked pictures; returns the paths that could not be written (no frame of that
+        page was ever painted)."""
+        if self.slots and self.slots[-1].after:  # the last step opened a page: let it paint once
+            await self.frame_after(self.slots[-1].after, wait_s)
+        elif self.slots and time.perf_counter() - self.slots[-1].ended < SETTLE_S:
+            await self.frame_after(self.slots[-1].ended, SETTLE_S)  # its own repaint, if one comes
+        cdp, self._cdp = self._cdp, None
+        if cdp is not None:  # stopped in the background: the run need not wait for the browser's answer
+            asyncio.ensure_future(self._stop(cdp))
+        jobs = [(slot.path, self._first_after(slot.after) if slot.after else self._pick(slot.ended))
                 for slot in self.slots]
         self.slots = []
 
@@ -164,6 +171,14 @@ class Screencast:
             return missing
 
         return await asyncio.to_thread(write)
+
+    @staticmethod
+    async def _stop(cdp: Any) -> None:
+        try:
+            await cdp.send("Page.stopScreencast")
+            await cdp.detach()
+        except Exception:  # noqa: BLE001 - the page is gone already
+            pass
 
     async def _detach(self) -> None:
         cdp, self._cdp = self._cdp, None
