@@ -288,6 +288,8 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
             continue
         if value.text in typed or (el.value or "") == value.text:
             continue
+        if typed:
+            continue  # never type over what this run put into the field (the login's password)
         used = ledger.used(value) or value.text not in open_texts
         confirm = ledger.used(value) and bool(CONFIRM_FIELD.search(el.words)) and ledger.typed_near(value, el, sc.obs)
         again = value.repeat and not (el.value or "")  # "into both fields": every empty field that fits
@@ -304,9 +306,7 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
             s += 4.0
         if confirm or (again and ledger.used(value)):
             s += 3.0
-        if typed:
-            s -= 2.0
-        elif is_finder(el):
+        if is_finder(el):
             s -= 2.5  # a search box sets no value: typing there only finds (and only a find needs it)
         out.append(_choice("fill", el, value.text, s - order, value.clause))
     return out
@@ -330,8 +330,10 @@ def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) 
         match = next((v for v in open_values if norm(v.text) == norm(opt)), None)
         s = (5.0 + 0.5 * sc.relevance(el)) if match else 0.3 * sc.relevance(el, set(words(opt)) & sc.want) - 1.5
         clause = match.clause if match else None
-        does = next((p for p in ledger.open_actions() + ledger.open_attributes() if p.intent != "login" and
-                     (set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}) & set(words(opt))), None)
+        lead = set(words(opt)[:1])  # an option that is the action: "Delete selected groups"
+        does = next((p for p in ledger.open_actions() if p.intent != "login" and
+                     (set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}) & lead), None) or \
+            next((p for p in ledger.open_attributes() if set(p.words) & set(words(opt))), None)
         if match is None and does is not None:
             s, clause = 3.5, does.clause  # "Delete selected groups" for "delete the group X"
         out.append(_choice("select", el, opt, s, clause))

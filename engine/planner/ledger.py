@@ -223,8 +223,11 @@ class Ledger:
                        in_form=True)
             self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & chosen), f"chose {value}",
                        in_form=True)
+            # An option that *is* the action ("Delete selected groups"), not one that mentions it
+            # ("Can delete log entry" in a list of permissions).
+            lead = set(words(value)[:1])
             self._mark(lambda p: p.kind == "action" and p.intent not in ("login", "download") and bool(
-                (set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}) & chosen),
+                (set(p.words) | {stem(w) for w in CONTROL_WORDS.get(p.intent or "", ())}) & lead),
                 f"chose {value}", in_form=True)
             return
         if verb in ("check", "uncheck"):
@@ -258,7 +261,10 @@ class Ledger:
             self._mark(lambda p: p.kind == "action" and p.intent == "login", "signed in", in_form=True)
         self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
                    f"clicked {el.name}", once=True)
-        self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
+        if el.checkable or el.role in ("option", "switch", "menuitemradio", "menuitemcheckbox"):
+            # An attribute is set by a control that holds a state, not by a link or a filter named
+            # like it ("By staff status", a column header).
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
 
         named = set(words(el.name))
 
@@ -313,7 +319,10 @@ class Ledger:
                 continue  # an error, or a question ("Are you sure...?"), is never a sign of success
             if last in CHANGES and not self.last_submit:
                 continue  # a change is confirmed by what the site answers to the form that made it
-            if _SUCCESS.search(text) or any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words):
+            said_done = any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words if w != "success")
+            # A change is confirmed by the site naming that change ("deleted"), not by any success
+            # ("The group was changed successfully" does not confirm a delete).
+            if said_done or (last not in CHANGES and _SUCCESS.search(text)):
                 if e.kind == "text" or e.role in ("alert", "status", "heading"):
                     return Evidence("message", text[:120])
         if last in CHANGES:

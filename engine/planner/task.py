@@ -323,6 +323,8 @@ def read_task(instruction: str) -> Task:
             intent = "download"
         if verb == "get" and re.match(r"\s*get\s+rid\s+of\b", clause, re.I):
             intent = "delete"
+        if verb == "give" and not re.match(r"\s*give\s+(me|us)\b", clause, re.I):
+            intent = None  # "give her staff status" grants something; "give me its total" asks for it
         if intent == "open" and _lists(clause[m.end():] if m else clause):
             intent = "find"  # "show the invoices of March": a list, not one thing
         skip = m.end() if m else 0
@@ -398,9 +400,10 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
             continue  # "with the username alice": a value, not an attribute
         attr = m.group(group)
         ws = tuple(w for w in content(attr) if w not in value_words)
-        if ws and intent_of(attr.split()[0]) not in ("login", "logout", "read"):
+        if ws and intent_of(attr.split()[0]) not in ("login", "logout", "read") and \
+                all(p.words != ws for p in out if p.kind == "attribute"):
             out.append(Part(kind="attribute", text=attr, words=ws, clause=ci))
-    if intent == "read" or re.search(r"\bwhat\s+is\b", clause, re.I):
+    if intent == "read" or (intent is None and re.search(r"\bwhat\s+is\b", clause, re.I)):
         tail = clause[len(verb):] if clause.lower().startswith(verb) else clause
         m = _READ_WHAT.search(tail)
         if m:
@@ -411,8 +414,9 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
+    grants = verb in ("give", "make", "mark") and any(p.kind == "attribute" for p in out)
     if intent in ("delete", "download", "logout", "login", "focus", "expand", "collapse") or (
-            intent is None and verb and verb not in STOP):
+            intent is None and verb and verb not in STOP and not grants):
         word = verb if intent is None else intent
         out.append(Part(kind="action", text=verb if intent is None else _verb_phrase(clause, verb),
                         words=(stem(word),) if intent is None else (), intent=intent, clause=ci))
