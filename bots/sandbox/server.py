@@ -181,6 +181,11 @@ class _HTTPServer(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that drops a keep-alive connection (or a sandbox stopped under it) is not an error
+        # worth a traceback on the user's terminal; anything else goes to the log, not to stderr.
+        logger.opt(exception=True).debug("sandbox: request from {} ended with an error", client_address)
+
     def close_connections(self) -> None:
         with self._conns_lock:
             conns = list(self._conns)
