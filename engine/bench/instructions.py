@@ -75,6 +75,8 @@ class CaseResult(BaseModel):
     planning_s: float = 0.0
     replay_s: float | None = None
     replay_done: bool | None = None
+    # For a false success: what each step of the run that claimed it did (id, verb, target, outcome).
+    steps: list[str] = Field(default_factory=list)
     decision_s: list[float] = Field(default_factory=list, exclude=True)
 
 
@@ -202,7 +204,7 @@ def _case(app: Any, suite: Suite, case: Case, settings: Settings, replay: bool) 
     held, why = app.check(case, outcome)
     result.why = why
     if ok and not held:
-        result.status = "false_success"
+        result.status, result.steps = "false_success", _steps(outcome)
     elif held and ok:
         result.status = "done"
     if result.status == "done" and replay:
@@ -214,7 +216,15 @@ def _case(app: Any, suite: Suite, case: Case, settings: Settings, replay: bool) 
         result.replay_done = e2.ok and held2 and e2.from_cache
         if e2.ok and not held2:
             result.status, result.why = "false_success", f"replay: {why2}"
+            result.steps = _steps(again.runs[0] if again.runs else None)
     return result
+
+
+def _steps(outcome: Any) -> list[str]:
+    if outcome is None:
+        return []
+    return [f"{st.id} {st.action} {st.locator or ''} {st.status.value} x{st.attempts} {st.seconds:.2f}s "
+            f"{st.error or ''}".strip() for st in outcome.steps] + [f"repaired {r.step_id}" for r in outcome.repairs]
 
 
 def _summary(results: list[CaseResult]) -> dict[str, Any]:

@@ -200,11 +200,35 @@ def validate_repair(old: Plan, new: Plan, failed_step_id: str) -> str | None:
         if lost:
             # "INV-9999" reworded is still INV-9999: a repair finds the same thing, never another record.
             return f"it targets something else (no {', '.join(sorted(lost))} in the new target)"
+        if (why := _same_field(old.step(failed_step_id), new.step(failed_step_id))) is not None:
+            return why
     for s in old.steps:
         if s.id == failed_step_id or s.id not in [n.id for n in new.steps]:
             continue
         if _step_data(old, s.id) != _step_data(new, s.id):
             return f"it changes step '{s.id}', which did not fail"
+    return None
+
+
+# Verbs that set a value: a repair may find the field reworded, never another field (a "Staff status"
+# box is not healed into a "Disabled" radio because both can be checked).
+_SETS = {Action.fill, Action.select, Action.check, Action.uncheck, Action.upload}
+
+
+def _names(target: Target | None, *, first_only: bool = False) -> list[str]:
+    locators = (target.locators[:1] if first_only else target.locators) if target else []
+    return [w for loc in locators if loc.kind != "css" and (w := _locator_words(loc)[1])]
+
+
+def _same_field(old: Any, new: Any) -> str | None:
+    if old.action not in _SETS or old.target is None:
+        return None
+    was = _names(old.target)
+    if not was:
+        return None  # a CSS-only target names no field to compare with
+    now = _names(new.target, first_only=True)
+    if not now or max(_similarity(a, b) for a in was for b in now) < 0.5:
+        return f"it sets another field ({new.target.describe() if new.target else 'none'} is not {was[0]!r})"
     return None
 
 

@@ -160,6 +160,7 @@ class Agent:
                     self.ledger.no_change(el)
                 if not self.ledger.last_submit and self.ledger.dirty and after.url != obs.url:
                     self.ledger.abandon()
+                self.ledger.hear(obs, after)
                 if self.ledger.last_submit and (said := self.ledger.refused(obs, after)) is not None:
                     logger.info("planner: the site sent the form back: {}", said)
                     if len(self.ledger.refusals) >= MAX_REFUSALS:

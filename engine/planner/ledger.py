@@ -54,6 +54,7 @@ class Ledger:
     confirmed: Evidence | None = None
     refusals: list[str] = field(default_factory=list)
     last_submit: bool = False  # what the site said when it sent a form back
+    heard: dict[str, str] = field(default_factory=dict)  # intent -> the site's answer to a form that did it
     _secret_typed: bool = False
     _form: dict[int, str] = field(default_factory=dict)  # parts done in the form not yet accepted
     _lost: set[str] = field(default_factory=set)  # values typed into a form that was sent back or left
@@ -308,25 +309,19 @@ class Ledger:
         if last == "download" or any(p.intent == "download" for p in self.task.parts):
             if self.downloads:
                 return Evidence("download", "a file was downloaded")
-        old = {norm(e.name) for e in (before.elements if before else ())}
-        fresh = [e for e in now.elements if norm(e.name) not in old and e.name.strip()]
-        done_words = DONE_WORDS.get(last or "", ())
-        values = [v for v in self.task.values if v.kind != "secret"]
-        for e in fresh:
-            text = e.name.strip()
-            low = text.lower()
-            if _REFUSED.search(text) or _ASKS.search(text) or text.rstrip().endswith("?"):
-                continue  # an error, or a question ("Are you sure...?"), is never a sign of success
-            if last in CHANGES and not self.last_submit:
-                continue  # a change is confirmed by what the site answers to the form that made it
-            said_done = any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words if w != "success")
-            # A change is confirmed by the site naming that change ("deleted"), not by any success
-            # ("The group was changed successfully" does not confirm a delete).
-            if said_done or (last not in CHANGES and _SUCCESS.search(text)):
-                if e.kind == "text" or e.role in ("alert", "status", "heading"):
-                    return Evidence("message", text[:120])
+        said = self._said(before, now, last)
+        if said is not None:
+            return Evidence("message", said)
+        # A record made by one form and finished by the next (Django's "add user", then its change
+        # form): the site said the goal was done earlier, and now it takes the follow-up form.
+        if last in CHANGES and last in self.heard and self.last_submit \
+                and (then := self._said(before, now, None)) is not None:
+            return Evidence("message", then)  # the last step's expectation: what a replay sees after it
         if last in CHANGES:
             return None  # a change is confirmed only by the site saying so, not by what the bot sees
+        values = [v for v in self.task.values if v.kind != "secret"]
+        old = {norm(e.name) for e in (before.elements if before else ())}
+        fresh = [e for e in now.elements if norm(e.name) not in old and e.name.strip()]
         if last == "login" and not any(e.type == "password" for e in now.elements) and before is not None \
                 and any(e.type == "password" for e in before.elements):
             return Evidence("url", now.url)
@@ -348,6 +343,35 @@ class Ledger:
             for e in fresh:  # a result count, a status line that appeared after the search
                 if e.role == "status" and e.name.strip() and not _REFUSED.search(e.name):
                     return Evidence("message", e.name.strip()[:120])
+        return None
+
+    def hear(self, before: Observation, after: Observation) -> None:
+        """Keep what the site answered to a form, for each change it names (a later form may end the run)."""
+        if not self.last_submit:
+            return
+        for intent in CHANGES:
+            if intent not in self.heard and (said := self._said(before, after, intent)) is not None:
+                self.heard[intent] = said
+
+    def _said(self, before: Observation | None, now: Observation, intent: str | None) -> str | None:
+        """A message that appeared on ``now`` saying ``intent`` was done (None: that a form succeeded)."""
+        old = {norm(e.name) for e in (before.elements if before else ())}
+        done_words = DONE_WORDS.get(intent or "", ())
+        for e in now.elements:
+            text = e.name.strip()
+            if not text or norm(text) in old:
+                continue
+            low = text.lower()
+            if _REFUSED.search(text) or _ASKS.search(text) or text.rstrip().endswith("?"):
+                continue  # an error, or a question ("Are you sure...?"), is never a sign of success
+            if intent in CHANGES and not self.last_submit:
+                continue  # a change is confirmed by what the site answers to the form that made it
+            said_done = any(re.search(rf"\b{re.escape(w)}\b", low) for w in done_words if w != "success")
+            # A change is confirmed by the site naming that change ("deleted"), not by any success
+            # ("The group was changed successfully" does not confirm a delete).
+            if said_done or (intent not in CHANGES and _SUCCESS.search(text)):
+                if e.kind == "text" or e.role in ("alert", "status", "heading"):
+                    return text[:120]
         return None
 
     def state(self) -> str:

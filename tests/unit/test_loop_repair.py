@@ -89,3 +89,15 @@ def test_a_repair_never_targets_another_record() -> None:
     assert validate_repair(plan, other, "open") == "it targets something else (no 9999 in the new target)"
     same = replace_target(plan, "open", Target.model_validate({"text": "Invoice INV-9999"}))
     assert validate_repair(plan, same, "open") is None
+
+
+def test_a_repair_of_a_field_never_sets_another_field() -> None:
+    plan = Plan.model_validate({"name": "p", "steps": [
+        {"id": "staff", "action": "check", "target": [{"role": "checkbox", "name": "Staff status"},
+                                                       {"css": "#id_is_staff"}]}]})
+    other = replace_target(plan, "staff", Target.model_validate({"role": "radio", "name": "Disabled"}))
+    assert validate_repair(plan, other, "staff").startswith("it sets another field")
+    reworded = replace_target(plan, "staff", Target.model_validate({"role": "checkbox", "name": "Staff status?"}))
+    assert validate_repair(plan, reworded, "staff") is None
+    user = replace_target(PLAN, "user", Target.model_validate({"role": "textbox", "name": "User name"}))
+    assert validate_repair(PLAN, user, "user") is None

@@ -59,3 +59,29 @@ def test_one_click_names_one_value() -> None:
     obs = _obs({"role": "link", "name": "grace", "tag": "a"})
     ledger.record("click", obs.elements[0], None, obs, set())
     assert [p.text for p in ledger.missing()] == ["Grace"]
+
+
+def test_a_record_made_by_one_form_and_finished_by_the_next_is_confirmed_by_both_answers() -> None:
+    def run(first_answer: str) -> object:
+        ledger = Ledger(read_task("add a user named carol and make her staff"))
+        add = _obs({"role": "textbox", "name": "Username:", "label": "Username:"},
+                   {"role": "button", "name": "Save", "tag": "button"}, url="http://h/user/add/")
+        ledger.record("fill", add.elements[0], "carol", add, set())
+        ledger.record("click", add.elements[1], None, add, set())
+        change = _obs({"kind": "text", "role": "text", "name": first_answer},
+                      {"role": "checkbox", "name": "Staff status", "label": "Staff status", "type": "checkbox"},
+                      {"role": "button", "name": "Save", "tag": "button"}, url="http://h/user/7/change/")
+        ledger.hear(add, change)
+        ledger.accept()
+        ledger.record("check", change.elements[1], None, change, set())
+        ledger.record("click", change.elements[2], None, change, set())
+        ledger.accept()
+        saved = _obs({"kind": "text", "role": "text", "name": "The user “carol” was changed successfully."},
+                     url="http://h/user/7/change/")
+        assert ledger.complete()
+        return ledger.confirm(change, saved)
+
+    assert run("The user “carol” was added successfully. You may edit it again below.").kind == "message"
+    # "changed" alone never confirms an add: the site must have said the user was added.
+    assert run("Please correct the errors below.") is None
+    assert run("Edit the user below.") is None
