@@ -215,21 +215,31 @@ def validate_repair(old: Plan, new: Plan, failed_step_id: str) -> str | None:
 _SETS = {Action.fill, Action.select, Action.check, Action.uncheck, Action.upload}
 
 
-def _names(target: Target | None, *, first_only: bool = False) -> list[str]:
-    locators = (target.locators[:1] if first_only else target.locators) if target else []
+_GENERIC = {"input", "field", "form", "button", "btn", "label", "text", "name", "type", "nth", "child", "div",
+            "span", "main", "content", "value"}
+
+
+def _names(locators: list[Locator]) -> list[str]:
     return [w for loc in locators if loc.kind != "css" and (w := _locator_words(loc)[1])]
 
 
+def _signals(locators: list[Locator]) -> set[str]:
+    """Content words of every locator, CSS ids and test ids included ("#x-search-2" -> search)."""
+    words = {w for loc in locators for w in _WORD.findall(_locator_words(loc)[1])}
+    return {w for w in words if len(w) > 2 and not w.isdigit() and w not in _GENERIC}
+
+
 def _same_field(old: Any, new: Any) -> str | None:
-    if old.action not in _SETS or old.target is None:
+    if old.action not in _SETS or old.target is None or new.target is None:
         return None
-    was = _names(old.target)
-    if not was:
-        return None  # a CSS-only target names no field to compare with
-    now = _names(new.target, first_only=True)
-    if not now or max(_similarity(a, b) for a in was for b in now) < 0.5:
-        return f"it sets another field ({new.target.describe() if new.target else 'none'} is not {was[0]!r})"
-    return None
+    seen = {loc.describe() for loc in old.target.locators}
+    fresh = [loc for loc in new.target.locators if loc.describe() not in seen]
+    was, now = _signals(old.target.locators), _signals(fresh)
+    if not fresh or not was or was & now:
+        return None  # nothing new, nothing to compare with, or a word of the field kept (label, id, test id)
+    if any(_similarity(a, b) >= 0.5 for a in _names(old.target.locators) for b in _names(fresh)):
+        return None  # the label reworded ("Username" -> "User name")
+    return f"it sets another field ({fresh[0].describe()} is not {old.target.describe()})"
 
 
 def _identifiers(step: Any, *, first_only: bool = False) -> set[str]:

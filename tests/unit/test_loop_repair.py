@@ -95,9 +95,13 @@ def test_a_repair_of_a_field_never_sets_another_field() -> None:
     plan = Plan.model_validate({"name": "p", "steps": [
         {"id": "staff", "action": "check", "target": [{"role": "checkbox", "name": "Staff status"},
                                                        {"css": "#id_is_staff"}]}]})
-    other = replace_target(plan, "staff", Target.model_validate({"role": "radio", "name": "Disabled"}))
+    other = replace_target(plan, "staff", Target.model_validate([{"role": "radio", "name": "Disabled"},
+                                                                  {"css": "#id_usable_password_1"}]))
     assert validate_repair(plan, other, "staff").startswith("it sets another field")
     reworded = replace_target(plan, "staff", Target.model_validate({"role": "checkbox", "name": "Staff status?"}))
     assert validate_repair(plan, reworded, "staff") is None
     user = replace_target(PLAN, "user", Target.model_validate({"role": "textbox", "name": "User name"}))
     assert validate_repair(PLAN, user, "user") is None
+    # A redesign that rewords a label keeps the field's id or test id: still the same field.
+    search = replace_target(PLAN, "search", Target.model_validate([{"label": "Look up"}, {"css": "#x-search-2"}]))
+    assert validate_repair(PLAN, search, "search") is None
