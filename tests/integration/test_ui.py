@@ -291,7 +291,10 @@ async def test_login_and_see_a_run_from_history(ui, seeded, browser):
         await page.goto(ui.base + f"/runs/{seeded}")
         assert "1,234.00" in await page.locator("table.outputs").inner_text()
         await page.locator("img.thumb").first.wait_for()
-        assert await page.locator("img.thumb").first.evaluate("img => img.naturalWidth") == 1
+        loaded = ("img => img.complete ? img.naturalWidth : new Promise(done => {"
+                  " img.addEventListener('load', () => done(img.naturalWidth), {once: true});"
+                  " img.addEventListener('error', () => done(0), {once: true}); })")
+        assert await page.locator("img.thumb").first.evaluate(loaded) == 1  # the picture is served
         await page.get_by_role("link", name="Report").click()
         assert await page.locator("h1").inner_text() == "seeded report"
     finally:
