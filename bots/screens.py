@@ -137,8 +137,10 @@ class Screencast:
         self.slots.append(_Slot(path, time.perf_counter(), after=after))
         return str(path)
 
-    def _pick(self, ended: float) -> str | None:
-        after = next((data for t, data in self.frames if ended < t <= ended + SETTLE_S), None)
+    def _pick(self, ended: float, until: float) -> str | None:
+        # The step's own repaint is the first frame after it ended; on a busy machine it may come only
+        # while the next step runs, so the window reaches to the next step's end.
+        after = next((data for t, data in self.frames if ended < t <= max(until, ended + SETTLE_S)), None)
         if after is not None:
             return after
         before = [data for t, data in self.frames if t <= ended]
@@ -157,8 +159,9 @@ class Screencast:
         cdp, self._cdp = self._cdp, None
         if cdp is not None:  # stopped in the background: the run need not wait for the browser's answer
             asyncio.ensure_future(self._stop(cdp))
-        jobs = [(slot.path, self._first_after(slot.after) if slot.after else self._pick(slot.ended))
-                for slot in self.slots]
+        ends = [slot.ended for slot in self.slots[1:]] + [0.0]
+        jobs = [(slot.path, self._first_after(slot.after) if slot.after else self._pick(slot.ended, until))
+                for slot, until in zip(self.slots, ends)]
         self.slots = []
 
         def write() -> list[str]:
