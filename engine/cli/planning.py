@@ -71,7 +71,7 @@ def cmd_plan(
 
 def cmd_bench_instructions(
     suite: str = typer.Option(..., "--suite", help="A suite YAML file, or a shipped one: sandbox, django_admin."),
-    split: str | None = typer.Option(None, "--split", help="Only tuned or held_out cases."),
+    split: str | None = typer.Option(None, "--split", help="Only the cases of one split: tuned, held_out or held_out_2."),
     case: list[str] = typer.Option([], "--case", help="Only these case ids (repeatable)."),
     no_replay: bool = typer.Option(False, "--no-replay", help="Skip the replay of each planned case."),
     model: str | None = typer.Option(None, "--model", help="The planner's model."),
@@ -82,8 +82,10 @@ def cmd_bench_instructions(
     from engine.bench.instructions import run_suite
     from engine.cli.core import _logging
 
-    if split not in (None, "tuned", "held_out"):
-        raise ConfigError(f"Bench.instructions: --split must be tuned or held_out, got {split!r}.")
+    from engine.bench.instructions import SPLITS
+
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f"Bench.instructions: --split must be one of {', '.join(SPLITS)}, got {split!r}.")
     _logging()
     result = run_suite(suite, split=split, only=case or None, replay=not no_replay, model=model, backend=backend)
     if as_json:
