@@ -298,13 +298,22 @@ def _lists(rest: str) -> bool:
     return len(noun) > 3 and noun.lower().endswith("s") and not noun.lower().endswith("ss")
 
 
+# A clause's first word followed by one of these is its subject, not a verb ("Accounting is asking").
+_AUXILIARY = re.compile(r"\s+(?:is|are|was|were|has|have|had|will|would|can|could|should|must|needs?|wants?)\b", re.I)
+
+
 def lead_verbs(instruction: str) -> list[str]:
-    """The verb each clause of ``instruction`` starts with ("open", "approve")."""
+    """The verb each clause of ``instruction`` starts with ("open", "approve"); a word that is part of
+    a value ("INV" of "INV-1034") or the clause's subject is none."""
     out = []
     for clause in _CLAUSE.split(" ".join(instruction.split())):
         m = LEAD.match(clause or "")
-        if m and m.group("verb").lower() not in STOP:
-            out.append(m.group("verb").lower())
+        if not m or m.group("verb").lower() in STOP:
+            continue
+        after = clause[m.end("verb"):]
+        if after[:1] in ("-", "_", "@", ".", "/") and after[1:2].strip() or _AUXILIARY.match(after):
+            continue
+        out.append(m.group("verb").lower())
     return out
 
 

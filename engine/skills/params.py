@@ -90,10 +90,11 @@ def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
                 continue
             if not fits_type("text", sp.text, p.default) or not _name_like(sp, text, vocabulary, p.default or ""):
                 continue
+            value = sp.text.removesuffix("'s").removesuffix("’s")  # "Soylent's invoices": Soylent
             if _cued(sp, toks, cues):
-                found.append(Found(name, sp, sp.text, "cued"))
+                found.append(Found(name, sp, value, "cued"))
             elif _capitalized(p.default or ""):
-                found.append(Found(name, sp, sp.text, "name"))
+                found.append(Found(name, sp, value, "name"))
     return found
 
 
@@ -134,6 +135,7 @@ def covered(text: str, filled: dict[str, Filled]) -> list[tuple[int, int]]:
     for f in filled.values():
         if f.start >= 0:
             n = len(f.value) if text[f.start:f.start + len(f.value)].lower() == f.value.lower() else 0
+            n += 2 if n and text[f.start + n:f.start + n + 2] in ("'s", "’s") else 0
             out.append((f.start, f.start + n))
     return out
 

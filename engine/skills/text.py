@@ -23,9 +23,19 @@ NUMBER_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
 STOP = frozenset("""a an the and or of to for from in on at by with as is are be it its me my i we you your our
 their them this that these those then than so do does did can could would should will shall please
 what which who whom whose how when where why all every each any some one there here have has had get
-give want need let just also into onto about after before first next afterwards now up out""".split())
-SEQUENCE_MARKERS = re.compile(r"\s*(?:,|;)?\s*\b(?:and then|then|after that|afterwards|followed by)\b\s*|\s*;\s*",
-                              re.IGNORECASE)
+give want need let just also into onto about after before first next afterwards now up out
+# quantifiers, forms of be/have/get, and the courtesies of a request: no evidence either
+many much few several lot lots am was were been being got gotten pls plz kindly hi hey hello thanks thank
+thx ok okay really actually maybe anything something everything nothing""".split())
+SEQUENCE_MARKERS = re.compile(
+    r"\s*(?:,|;)?\s*\b(?:and\s+)?(?:then|after that|afterwards|followed by|"
+    r"(?:once|when|after)\s+(?:that|it|this)(?:'s|\s+is|\s+has\s+been)?\s+(?:done|finished|complete)(?:\s*,)?)\b\s*"
+    r"|\s*;\s*", re.IGNORECASE)
+# "..., but don't open it", "without downloading it": what follows is what must not be done, up to the
+# clause's end; it is no evidence for a skill (and holds no value for one).
+NEGATED = re.compile(r"\b(?:but\s+)?(?:don't|dont|do not|never|without)\b[^,.;!?]*", re.IGNORECASE)
+# Sentences and comma clauses: a request often comes with context ("it's for the month-end pack").
+CLAUSES = re.compile(r"[.?!;,]+(?:\s+|$)|\s+(?:because|since|as)\s+")
 
 
 @dataclass(frozen=True)
@@ -191,9 +201,18 @@ ACTION_WORDS = {
 # Common control words of forms and lists, with the words people use for them.
 UI_WORDS = {
     "submit": "submit send file raise create make place lodge open put request apply",
-    "search": "search find look lookup query list show filter",
+    "search": "search find look lookup query list show filter check",
     "sign": "sign log login",
     "confirm": "confirm approve",
+}
+
+
+# Things forms and lists show, with the other words people use for them.
+THING_WORDS = {
+    "total": "amount sum",
+    "request": "ticket",
+    "invoice": "bill",
+    "supplier": "vendor seller",
 }
 
 
@@ -205,10 +224,35 @@ def skill_vocabulary(plan: Plan) -> set[str]:
     out = set(own)
     for step in plan.steps:
         out |= set(words(ACTION_WORDS.get(step.action.value, "")))
-    for key, synonyms in UI_WORDS.items():
+    for key, synonyms in (UI_WORDS | THING_WORDS).items():
         if stem(key) in own:
             out |= set(words(synonyms))
     return out
+
+
+def edit1(a: str, b: str) -> bool:
+    """One typo apart: one letter inserted, dropped, changed, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                   and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def correct_typos(text: str, known: set[str], keep: set[str] = frozenset()) -> str:
+    """Lower-case words of five letters or more that no skill knows, one typo from exactly one stem a
+    skill knows of five letters or more, are read as that stem ("dowload" -> "download").
+    Capitalized words, values and the words in ``keep`` (allowed values of params) stay."""
+    def fix(m: re.Match[str]) -> str:
+        w = m.group(0)
+        if len(w) < 5 or not w.isalpha() or not w.islower() or w in STOP or w in keep or stem(w) in known:
+            return w
+        near = {k for k in known if len(k) >= 5 and edit1(w, k)}
+        return near.pop() if len(near) == 1 else w
+    return re.sub(r"[A-Za-z]+", fix, text)
 
 
 def content_tokens(text: str) -> list[tuple[str, int, int]]:

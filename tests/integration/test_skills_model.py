@@ -32,7 +32,7 @@ def model_router():
 
 def test_close_calls_ask_the_model_and_never_run_a_wrong_bot(model_router):
     calls = model_router.backend.calls
-    routing = model_router.route("look up the invoices of Stark Industries and tell me how many there are")
+    routing = model_router.route("find all Hooli invoices")
     assert model_router.backend.calls > calls  # not clear-cut: the model was asked
     assert routing.status in (RouteStatus.routed, RouteStatus.ambiguous)
     assert routing.status is RouteStatus.ambiguous or routing.names() == ["login_and_search"]
