@@ -317,6 +317,11 @@ def lead_verbs(instruction: str) -> list[str]:
     return out
 
 
+# '"abc" in all upper case letters', "in capitals", "in lowercase": the value is typed in that case.
+_LETTER_CASE = re.compile(r"\W*\s*(?:in|using|with)\s+(?:all\s+)?(?:(?P<up>upper[\s-]?case|capitals?|caps|block letters)|"
+                          r"(?P<low>lower[\s-]?case|small letters))\b", re.I)
+
+
 def read_task(instruction: str) -> Task:
     """Values, secrets and parts of ``instruction``."""
     text = " ".join(instruction.split())
@@ -352,6 +357,9 @@ def read_task(instruction: str) -> Task:
                     field = _plain_words(clause[skip:spans[k - 1][0]])
                 if verb == "rename":
                     field = tuple(dict.fromkeys((*field, stem("name"))))
+            case = _LETTER_CASE.match(clause[b:nxt]) if kind == "literal" else None
+            if case:
+                v = v.upper() if case.group("up") else v.lower()
             value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci)  # type: ignore[arg-type]
             clause_values.append(value)
             prev_end = b
