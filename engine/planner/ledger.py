@@ -192,6 +192,13 @@ class Ledger:
             return
         own = element_words(el)
         if verb == "fill" and value is not None:
+            # A fill replaces what the field held: a value typed or kept there before is no longer set.
+            for i, part in enumerate(self.task.parts):
+                held = part.value.text if part.value is not None else None
+                if i in self.done and held is not None and held != value and self.typed_at.get(held) == el.fingerprint:
+                    self.done.pop(i)
+                    self._form.pop(i, None)
+                    self.typed_at.pop(held)
             self.typed.setdefault(el.fingerprint, []).append(value)
             self.typed_at.setdefault(value, el.fingerprint)
             self.last_filled, self.dirty = el.fingerprint, True

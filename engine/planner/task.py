@@ -26,14 +26,15 @@ from engine.plan.models import TEMPLATE_RE
 
 # Intents: the words an instruction uses for a kind of work, and the words controls use for it.
 INTENT_WORDS: dict[str, tuple[str, ...]] = {
-    "create": ("create", "add", "new", "make", "register", "file", "insert", "submit", "open a new"),
+    "create": ("create", "add", "new", "make", "register", "file", "insert", "submit", "open a new", "set up"),
     "edit": ("edit", "change", "rename", "update", "modify", "set", "correct"),
     "delete": ("delete", "remove", "erase", "rid", "discard", "drop"),
     # Searching is done when the results show it; opening, when the thing itself is on the screen.
     "find": ("find", "search", "look", "lookup", "list", "filter", "browse"),
     "open": ("open", "show", "view", "go", "visit", "navigate", "display", "see"),
     "download": ("download", "export", "fetch"),
-    "login": ("log in", "login", "sign in", "signin", "log on", "logon", "log into", "sign into"),
+    "login": ("log in", "login", "sign in", "signin", "log on", "logon", "log into", "sign into", "sign on",
+              "signed in", "logged in", "signed on", "logged on", "authenticate", "get into"),
     "logout": ("log out", "logout", "sign out", "signout", "log off", "logoff"),
     "read": ("read", "record", "give", "tell", "what", "extract", "note", "report", "copy", "get"),
     "select": ("select", "choose", "pick"),
@@ -81,7 +82,9 @@ _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|se
 _CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
                      rf"\s+and\s+(?:afterwards\s+|also\s+)?(?=(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
-LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then)\s+)*(?P<verb>[A-Za-z]+)"
+# Connectives before the verb ("First log in", "Once you are signed in, ...") are not it.
+LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then|first|firstly|next|finally|lastly|once|when|after)\s+"
+                  r"(?:(?:you|we|i)\s+(?:are|have|am|'re|'ve)\s+|(?:you|we)'(?:re|ve)\s+)?)*(?P<verb>[A-Za-z]+)"
                    r"(?:\s+(?P<particle>in|out|on|off|into|up)\b)?", re.I)
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<![A-Za-z0-9])\'([^\']+)\'(?![A-Za-z0-9])')
 _SECRET_NAMED = re.compile(r"\bsecret\s+(?:named\s+|called\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
@@ -140,6 +143,9 @@ def intent_of(word: str, nxt: str = "") -> str | None:
     w, pair = word.lower(), f"{word} {nxt}".lower().strip()
     for intent in ("login", "logout"):
         if pair in INTENT_WORDS[intent] or w in INTENT_WORDS[intent]:
+            return intent
+    for intent, ws in INTENT_WORDS.items():  # a verb with its particle first: "set up" creates, "set" edits
+        if " " in pair and pair in ws:
             return intent
     for intent, ws in INTENT_WORDS.items():
         if w in ws or stem(w) in {stem(x) for x in ws}:
@@ -322,6 +328,26 @@ _LETTER_CASE = re.compile(r"\W*\s*(?:in|using|with)\s+(?:all\s+)?(?:(?P<up>upper
                           r"(?P<low>lower[\s-]?case|small letters))\b", re.I)
 
 
+_MODAL_PASSIVE = re.compile(r"\b(?:can|could|should|must|may|will|shall|needs? to|has to|have to|is to|are to)\s+"
+                            r"(?:now\s+|also\s+|then\s+|please\s+)?be\s+([a-z]+ed)\b", re.I)
+_MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+|from now on\s+)?(?:have|be)\b", re.I)
+
+
+def _asked_state(clause: str) -> tuple[str, str | None] | None:
+    """(verb, intent) of a request put as a state: "X can be deleted" deletes, "X should be archived"
+    asks for "archive" (maybe nothing the site offers), "user X should now have the name Y" edits."""
+    m = _MODAL_PASSIVE.search(clause)
+    if m:
+        word = m.group(1).lower()
+        for base in (word[:-1], word[:-2], word[:-3]):
+            if (intent := intent_of(base)) is not None:
+                return base, intent
+        return word[:-2] if word.endswith("ed") else word, None
+    if _MODAL_STATE.search(clause):
+        return "edit", "edit"
+    return None
+
+
 def read_task(instruction: str) -> Task:
     """Values, secrets and parts of ``instruction``."""
     text = " ".join(instruction.split())
@@ -329,10 +355,14 @@ def read_task(instruction: str) -> Task:
     values: list[Value] = []
     parts: list[Part] = []
     intents: list[str] = []
+    # A secret named anywhere is the login's password: no other is assumed ("..., log in and delete X").
+    named_secret = bool(_SECRET_NAMED.search(text)) or "{{ secrets." in text
     for ci, clause in enumerate(clauses):
         m = LEAD.match(clause)
         verb = m.group("verb").lower() if m else ""
         intent = intent_of(verb, m.group("particle") or "") if m else None
+        if intent is None and (asked := _asked_state(clause)) is not None:
+            verb, intent = asked  # "the group X can be deleted": a request all the same
         if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
             intent = "download"
         if verb == "get" and re.match(r"\s*get\s+rid\s+of\b", clause, re.I):
@@ -371,7 +401,7 @@ def read_task(instruction: str) -> Task:
         if verb in PREPOSITIONS:  # "For the user @donec": says where the next clause acts
             values += [v.model_copy(update={"context": True}) for v in clause_values]
             continue
-        if intent == "login" and not any(v.kind == "secret" for v in clause_values):
+        if intent == "login" and not any(v.kind == "secret" for v in clause_values) and not named_secret:
             clause_values.append(Value(text="{{ secrets.password }}", kind="secret", field=(stem("password"),),
                                        clause=ci))
         values += clause_values
