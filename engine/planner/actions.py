@@ -343,15 +343,20 @@ def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) 
 def _check(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: list[Value]) -> Choice:
     own = element_words(el)
     s, clause = -0.5, None
+    take_away = False
     for part in ledger.open_attributes():
         if set(part.words) & own:
-            s, clause = s + 4.0, part.clause
+            if part.off == bool(el.checked):  # the box is not yet as the instruction wants it
+                s, clause = s + 4.0, part.clause
+                take_away = take_away or part.off
+            else:
+                s -= 2.0
     named = next((v for v in open_values if names_value(el, v)), None)
     if named is not None:
         s, clause = s + (4.5 if exactly_named(el, named) else 3.0), named.clause
     s += 0.3 * sc.relevance(el)
     if el.checked:
-        s = -3.0 if not task.has("uncheck") else s + 1.0
+        s = s + 1.0 if task.has("uncheck") or take_away else -3.0
         return _choice("uncheck", el, None, s, clause)
     s -= 2.5 * ledger.clicks(el)
     return _choice("check", el, None, s, clause)

@@ -241,8 +241,8 @@ class Ledger:
         if verb in ("check", "uncheck"):
             self.dirty = True
             self._clicks[el.fingerprint] = self.clicks(el) + 1
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"{verb}ed {el.name}",
-                       in_form=True)
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own) and p.off == (verb == "uncheck"),
+                       f"{verb}ed {el.name}", in_form=True)
             self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
                        f"{verb}ed {el.name}", in_form=True, once=True)
             self._mark(lambda p: p.kind == "action" and p.intent in ("check", "select") and verb == "check"
@@ -261,7 +261,9 @@ class Ledger:
             self.downloads += 1
         self._clicks[el.fingerprint] = self.clicks(el) + 1
         # A link is a way somewhere, not a form's end (an "Add" link opens a form).
-        submit = el.type == "submit" or verb == "press" or (el.role != "link" and bool(own & {stem(w) for w in SUBMIT_WORDS}))
+        # Only a button sends a form: an option "Can delete log entry" or a link "Log in" is none.
+        submit = el.type == "submit" or verb == "press" or (
+            el.role == "button" and bool(own & {stem(w) for w in SUBMIT_WORDS}))
         self.last_submit = submit
         if submit or verb == "download":
             self.dirty = False
@@ -272,7 +274,8 @@ class Ledger:
         if el.checkable or el.role in ("option", "switch", "menuitemradio", "menuitemcheckbox"):
             # An attribute is set by a control that holds a state, not by a link or a filter named
             # like it ("By staff status", a column header).
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own), f"clicked {el.name}")
+            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own)
+                       and (p.off == bool(el.checked) or el.checked is None), f"clicked {el.name}")
 
         named = set(words(el.name))
 

@@ -191,6 +191,7 @@ class Part(BaseModel):
     clause: int = 0
     ordinal: int | None = Field(None, description="'the 3rd textbox': 3; 'the last link': -1.")
     kind_words: tuple[str, ...] = Field((), description="The kind of element the clause names (textbox, link).")
+    off: bool = Field(False, description="An attribute to take away: 'take away staff status', 'not active'.")
 
 
 class Task(BaseModel):
@@ -421,8 +422,14 @@ def read_task(instruction: str) -> Task:
                 parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(text)))), clauses=tuple(clauses))
 
 
+# "do not delete it", "don't open it", "never press Cancel": what must not be done names no control to use.
+_NOT_TO_DO = re.compile(r"\b(?:do\s+not|don't|dont|never|without)\s+[^,.;!?]*", re.I)
+
+
 def without_values(text: str) -> str:
-    """The instruction's own words: secret names and quoted values taken out (they name no control)."""
+    """The instruction's own words: secret names, quoted values and what must not be done taken out
+    (they name no control to use)."""
+    text = _NOT_TO_DO.sub(" ", text)
     text = TEMPLATE_RE.sub(" ", text)
     text = _SECRET_NAMED.sub(" ", text)
     return _QUOTED.sub(" ", text)
@@ -434,6 +441,15 @@ _ATTRIBUTE = re.compile(
     r"|\b(?:accept|agree\s+to|tick|enable|subscribe\s+to)\s+(?:the\s+)?(?P<b>[a-z]+)"
     r"|\b(?P<c>[a-z]+)\s+(?:accepted|ticked|enabled|checked)\b"
     r"|\bwith\s+(?:the\s+|a\s+|an\s+)?(?P<d>[a-z]+\s+[a-z]+)\s*$", re.I)
+# Attributes taken away: "take away staff status", "revoke her superuser status", "mark it as not active",
+# "make the account inactive". The attribute is the control's own word (staff, active).
+_ATTRIBUTE_OFF = re.compile(
+    r"\b(?:take\s+away|remove|revoke|withdraw|drop|untick|uncheck|disable)\s+(?:(?:her|his|their|its|the)\s+)?"
+    r"(?P<a>[a-z]+)(?:\s+(?:status|rights|access|flag|permission))\b"
+    r"|\b(?:make|mark|set|leave)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that|her|his|their)\s+\w+\s+)?(?:as\s+)?"
+    r"(?:not\s+|no\s+longer\s+|non-?)(?:an?\s+)?(?P<b>[a-z]+)\b"
+    r"|\b(?:make|mark|set)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that|her|his|their)\s+\w+\s+)?(?:as\s+)?in(?P<c>active)\b",
+    re.I)
 _READ_WHAT = re.compile(r"\b(?:its|the|their|his|her|this)\s+(?P<w>[a-z]+(?:\s+(?!of\b)[a-z]+)?)", re.I)
 
 
@@ -441,10 +457,17 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
                   spans: list[tuple[int, int]]) -> list[Part]:
     out: list[Part] = []
     value_words = {w for v in values for w in words(v.text)}
+    taken_away: list[tuple[int, int]] = []
+    for m in _ATTRIBUTE_OFF.finditer(clause):
+        group = next(g for g in ("a", "b", "c") if m.group(g))
+        ws = tuple(w for w in content(m.group(group)) if w not in value_words)
+        if ws:
+            taken_away.append((m.start(), m.end()))
+            out.append(Part(kind="attribute", text=m.group(0).strip(), words=ws, clause=ci, off=True))
     for m in _ATTRIBUTE.finditer(clause):
         group = next(g for g in ("a", "b", "c", "d") if m.group(g))
-        if any(m.start(group) < e and s < m.end(group) for s, e in spans):
-            continue  # "with the username alice": a value, not an attribute
+        if any(m.start(group) < e and s < m.end(group) for s, e in spans + taken_away):
+            continue  # "with the username alice": a value, not an attribute; one taken away is done above
         attr = m.group(group)
         ws = tuple(w for w in content(attr) if w not in value_words)
         if ws and intent_of(attr.split()[0]) not in ("login", "logout", "read") and \
@@ -457,12 +480,14 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
             ws = tuple(w for w in content(m.group("w")) if w not in value_words)
             if ws:
                 out.append(Part(kind="read", text=m.group("w"), words=ws, intent="read", clause=ci))
-    if intent in ("click", "check", "select") and not values:  # "press login": the control is the part
+    if intent in ("click", "check", "select") and not values and not taken_away:  # "press login": the control
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
-    grants = verb in ("give", "make", "mark") and any(p.kind == "attribute" for p in out)
-    if intent in ("delete", "download", "logout", "login", "focus", "expand", "collapse") or (
+    grants = verb in ("give", "make", "mark", "take", "revoke", "remove", "withdraw", "set") and \
+        any(p.kind == "attribute" for p in out)
+    if intent in ("download", "logout", "login", "focus", "expand", "collapse") or (
+            intent == "delete" and not grants) or (
             intent is None and verb and verb not in STOP and not grants):
         word = verb if intent is None else intent
         out.append(Part(kind="action", text=verb if intent is None else _verb_phrase(clause, verb),
