@@ -19,7 +19,7 @@ from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
 from engine.planner.ledger import is_finder
 from engine.planner.task import STOP as STOP_WORDS
-from engine.planner.task import (KIND_WORDS, LEAD, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
+from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
                                  norm, says, stem, without_values, words)
 
 if TYPE_CHECKING:
@@ -128,10 +128,8 @@ class Scorer:
         value_words = {w for v in task.values for w in words(v.text)}
         self.want = {w for i, c in enumerate(task.clauses) if i in open_clauses
                      for w in content(without_values(c))} - value_words or set(task.words) - value_words
-        for i, c in enumerate(task.clauses):
-            m = LEAD.match(c)
-            intent = intent_of(m.group("verb"), m.group("particle") or "") if m and i in open_clauses else None
-            self.want |= {stem(w) for w in CONTROL_WORDS.get(intent or "", ())}
+        for i in open_clauses:
+            self.want |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(i) or "", ())}
 
     def weight(self, word: str) -> float:
         return self.idf.get(word, math.log(1 + max(1, len(self.controls))))

@@ -96,10 +96,7 @@ class Ledger:
         self._form.clear()
 
     def clause_intent(self, clause: int) -> str | None:
-        from engine.planner.task import LEAD, intent_of
-
-        m = LEAD.match(self.task.clauses[clause]) if clause < len(self.task.clauses) else None
-        return intent_of(m.group("verb"), m.group("particle") or "") if m else None
+        return self.task.clause_intent(clause)
 
     def first_open_clause(self) -> int | None:
         """The earliest clause of the instruction with a part still to do."""

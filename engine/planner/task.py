@@ -79,7 +79,7 @@ CONFIRM_FIELD = re.compile(r"confirm|again|repeat|retype|verif", re.I)
 _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|accept|record|read|tell|"
           r"approve|search|find|go|show|get|select|check|mark|archive|submit|rename|update|register|press|"
           r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|delete")
-_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
+_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|:\s+(?=(?:please\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
                      rf"\s+and\s+(?:afterwards\s+|also\s+)?(?=(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
 # Connectives before the verb ("First log in", "Once you are signed in, ...") are not it.
@@ -205,6 +205,10 @@ class Task(BaseModel):
     parts: tuple[Part, ...]
     words: tuple[str, ...] = Field(description="Stemmed content words of the whole instruction.")
     clauses: tuple[str, ...] = ()
+    clause_intents: tuple[str | None, ...] = Field((), description="What each clause asks, as read_task read it.")
+
+    def clause_intent(self, clause: int) -> str | None:
+        return self.clause_intents[clause] if clause < len(self.clause_intents) else None
 
     @property
     def secrets(self) -> list[str]:
@@ -256,8 +260,10 @@ def _spans(clause: str, skip: int) -> list[tuple[int, int, str, str]]:
         if _value_like(tok.group(0), first) or named:
             j = i
             # Proper names and months run over several words: "Jane Doe", "March 2026".
+            # A name with a number stays whole too: "Contractors 2025", "Room 101".
             while j + 1 < len(tokens) and (tokens[j + 1].group(0)[0].isupper() or (
-                    tokens[j].group(0).lower() in _MONTHS and tokens[j + 1].group(0).isdigit())) \
+                    (tokens[j].group(0).lower() in _MONTHS or tokens[j].group(0)[0].isupper())
+                    and tokens[j + 1].group(0).isdigit())) \
                     and clause[tokens[j].end():tokens[j + 1].start()].strip() == "" \
                     and tokens[j + 1].group(0).lower() not in STOP:
                 j += 1
@@ -329,6 +335,10 @@ _LETTER_CASE = re.compile(r"\W*\s*(?:in|using|with)\s+(?:all\s+)?(?:(?P<up>upper
                           r"(?P<low>lower[\s-]?case|small letters))\b", re.I)
 
 
+_SIGN_IN_WITH = re.compile(r"\b(?:with|using|as)\s+(?:the\s+)?(?:user(?:name)?|login|account)\s+\S+|\bas\s+\S+|"
+                           r"\b(?:login|log-in|credentials)\b", re.I)
+_STAYS = re.compile(r"\s+(?:one\s+|group\s+|user\s+|account\s+)?(?:stays|remains|must\s+stay|should\s+stay|"
+                    r"must\s+remain|should\s+remain|is\s+kept|stays\s+as\s+it\s+is)\b", re.I)
 _MODAL_PASSIVE = re.compile(r"\b(?:can|could|should|must|may|will|shall|needs? to|has to|have to|is to|are to)\s+"
                             r"(?:now\s+|also\s+|then\s+|please\s+)?be\s+([a-z]+ed)\b", re.I)
 _MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+|from now on\s+)?(?:have|be)\b", re.I)
@@ -356,12 +366,18 @@ def read_task(instruction: str) -> Task:
     values: list[Value] = []
     parts: list[Part] = []
     intents: list[str] = []
+    clause_intents: list[str | None] = []
     # A secret named anywhere is the login's password: no other is assumed ("..., log in and delete X").
     named_secret = bool(_SECRET_NAMED.search(text)) or "{{ secrets." in text
     for ci, clause in enumerate(clauses):
+        if re.match(r"\s*(?:the\s+)?[\w.@-]+(?:\s+[\w.@-]+)?" + _STAYS.pattern, clause, re.I):
+            clause_intents.append(None)
+            continue  # "wendy must stay": what is kept, nothing to do
         m = LEAD.match(clause)
         verb = m.group("verb").lower() if m else ""
         intent = intent_of(verb, m.group("particle") or "") if m else None
+        if intent in (None, "open") and _SIGN_IN_WITH.search(clause) and _SECRET_NAMED.search(clause):
+            intent = "login"  # "Open the admin with user admin and the password from secret PW"
         if intent is None and (asked := _asked_state(clause)) is not None:
             verb, intent = asked  # "the group X can be deleted": a request all the same
         if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
@@ -372,6 +388,7 @@ def read_task(instruction: str) -> Task:
             intent = None  # "give her staff status" grants something; "give me its total" asks for it
         if intent == "open" and _lists(clause[m.end():] if m else clause):
             intent = "find"  # "show the invoices of March": a list, not one thing
+        clause_intents.append(intent)
         skip = m.end() if m else 0
         spans = _spans(clause, skip)
         clause_values: list[Value] = []
@@ -388,6 +405,9 @@ def read_task(instruction: str) -> Task:
                     field = _plain_words(clause[skip:spans[k - 1][0]])
                 if verb == "rename":
                     field = tuple(dict.fromkeys((*field, stem("name"))))
+            if kind == "literal" and _STAYS.match(clause[b:]):
+                prev_end = b
+                continue  # "(the 2026 one stays)", "wendy must stay": what is kept, not what to do
             case = _LETTER_CASE.match(clause[b:nxt]) if kind == "literal" else None
             if case:
                 v = v.upper() if case.group("up") else v.lower()
@@ -401,6 +421,9 @@ def read_task(instruction: str) -> Task:
             clause_values = [v.model_copy(update={"repeat": True}) for v in clause_values]
         if verb in PREPOSITIONS:  # "For the user @donec": says where the next clause acts
             values += [v.model_copy(update={"context": True}) for v in clause_values]
+            # ... and what it asks there, when no comma ends it ("for the user X take away staff status")
+            parts += [p for p in _clause_parts(clause, ci, None, "", clause_values, [(a, b) for a, b, _, _ in spans])
+                      if p.kind == "attribute"]
             continue
         if intent == "login" and not any(v.kind == "secret" for v in clause_values) and not named_secret:
             clause_values.append(Value(text="{{ secrets.password }}", kind="secret", field=(stem("password"),),
@@ -419,7 +442,8 @@ def read_task(instruction: str) -> Task:
             new = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) for p in new]
         parts += new
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
-                parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(text)))), clauses=tuple(clauses))
+                parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(text)))), clauses=tuple(clauses),
+                clause_intents=tuple(clause_intents))
 
 
 # "do not delete it", "don't open it", "never press Cancel": what must not be done names no control to use.

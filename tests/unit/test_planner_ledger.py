@@ -85,3 +85,27 @@ def test_a_record_made_by_one_form_and_finished_by_the_next_is_confirmed_by_both
     # "changed" alone never confirms an add: the site must have said the user was added.
     assert run("Please correct the errors below.") is None
     assert run("Edit the user below.") is None
+
+
+def test_a_value_typed_over_is_no_longer_set() -> None:
+    ledger = Ledger(read_task("log in as admin with secret PW; user rshah should now have the username ravi.shah"))
+    form = _obs({"role": "textbox", "name": "Username:", "label": "Username:"}, url="http://h/login")
+    ledger.record("fill", form.elements[0], "ravi.shah", form, set())
+    assert "ravi.shah" not in [p.text for p in ledger.missing()]
+    ledger.record("fill", form.elements[0], "admin", form, set())
+    assert "ravi.shah" in [p.text for p in ledger.missing()]
+
+
+def test_only_a_button_sends_a_form() -> None:
+    ledger = Ledger(read_task("for the user priya take away staff status"))
+    form = _obs({"role": "checkbox", "name": "Staff status", "label": "Staff status", "checked": True},
+                {"role": "option", "name": "Administration | log entry | Can delete log entry", "tag": "option"},
+                {"role": "button", "name": "Save", "tag": "button"})
+    ledger.record("check", form.elements[0], None, form, set())  # ticking it is not what was asked
+    assert any(p.kind == "attribute" for p in ledger.missing())
+    ledger.record("uncheck", form.elements[0], None, form, set())
+    assert not any(p.kind == "attribute" for p in ledger.missing())
+    ledger.record("click", form.elements[1], None, form, set())
+    assert not ledger.last_submit
+    ledger.record("click", form.elements[2], None, form, set())
+    assert ledger.last_submit

@@ -42,3 +42,41 @@ def test_get_rid_of_is_a_delete_and_verbs_lead_clauses() -> None:
     assert read_task("get rid of the group Legacy").intents == ("delete",)
     assert lead_verbs("Open invoice INV-1002 and approve it") == ["open", "approve"]
     assert read_task("What is the total of this invoice?").parts[0].kind == "read"
+
+
+def test_a_request_put_as_a_state_is_a_part_of_the_goal() -> None:
+    # Read as nothing to do, these ran to "succeeded" without doing the change (false successes).
+    task = read_task("The summer temps are gone, so the group Q3 Temps can be deleted. Log in as admin "
+                     "with the password in secret DJANGO_PW.")
+    assert "delete" in task.intents and ("value", "Q3 Temps") in _parts(task.instruction)
+    assert "edit" in read_task("login admin, pw = secret PW; user rshah should now have the username ravi.shah").intents
+    assert ("action", "archiv") in _parts("The group Sales should be archived")  # asked, though no site offers it
+
+
+def test_logins_put_other_ways_use_the_named_secret_only() -> None:
+    for text in ("First get into the admin site as admin (the password is kept in secret PW), then set up a group",
+                 "Once you are signed in as admin (password in secret PW), delete the group X",
+                 "Authenticate as admin using the secret PW and delete the group X",
+                 "Open the admin with user admin and the password from secret PW. Then create a group"):
+        task = read_task(text)
+        assert "login" in task.intents and task.secrets == ["PW"], text
+        assert {v.text for v in task.values if v.kind == "secret"} == {"{{ secrets.PW }}"}, text
+    assert "create" in read_task("set up a new group named Night Shift").intents
+
+
+def test_what_is_kept_and_what_must_not_be_done_ask_nothing() -> None:
+    assert _parts("delete the Contractors 2025 group (the 2026 one stays)") == [
+        ("value", "Contractors 2025"), ("action", "delete")]
+    assert _parts("delete the user Wendell; Wendy must stay") == [("value", "Wendell"), ("action", "delete")]
+    assert "delet" not in read_task("take away her staff status; do not delete it").words
+
+
+def test_attributes_taken_away_are_parts_to_untick() -> None:
+    parts = read_task("for the user priya take away staff status and mark the account as not active").parts
+    assert [(p.words, p.off) for p in parts if p.kind == "attribute"] == [(("staff",), True), (("activ",), True)]
+    assert [p.kind for p in parts if p.kind == "action"] == []
+
+
+def test_a_case_instruction_changes_the_value_typed() -> None:
+    assert read_task('Type "ALICE" in all lower case letters in the text input').values[0].text == "alice"
+    assert read_task("enter 'abc' in capitals").values[0].text == "ABC"
