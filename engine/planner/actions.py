@@ -75,6 +75,11 @@ def element_words(el: Element) -> set[str]:
     return out
 
 
+# Things apps call by other names: a site lists "Users" where the instruction says "account".
+SAME_THING = {stem("account"): (stem("user"),), stem("member"): (stem("user"),), stem("login"): (stem("user"),),
+              stem("team"): (stem("group"),)}
+
+
 def fit(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> float:
     """How much of a value's field words this field's label or the page's heading says (0 to 1):
     "first name" fits "First name:" (1.0) and only half fits "Username:"."""
@@ -87,7 +92,8 @@ def fit(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> floa
         own.add(stem("email"))
     own |= {stem(k) for k, roles in KIND_WORDS.items() if el.role in roles}  # "the text field" is any textbox
     said = [w for w in set(field_words)
-            if w in own or any(len(w) >= 5 and len(o) >= 5 and (o.startswith(w) or w.startswith(o)) for o in own)]
+            if w in own or any(len(w) >= 5 and len(o) >= 5 and (o.startswith(w) or w.startswith(o)) for o in own)
+            or any(o.startswith(same) for same in SAME_THING.get(w, ()) for o in own)]  # "account": "Username:"
     return len(said) / len(set(field_words))
 
 
@@ -130,6 +136,7 @@ class Scorer:
                      for w in content(without_values(c))} - value_words or set(task.words) - value_words
         for i in open_clauses:
             self.want |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(i) or "", ())}
+        self.want |= {s for w in self.want for s in SAME_THING.get(w, ())}
 
     def weight(self, word: str) -> float:
         return self.idf.get(word, math.log(1 + max(1, len(self.controls))))
