@@ -32,8 +32,8 @@ from engine.skills.params import covered, fill
 from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
 
 QUESTION_WORDS = {"how", "what", "which", "who", "when", "where", "why", "is", "are", "does", "do"}
-from engine.skills.text import (CLAUSES, NEGATED, STOP, LexicalIndex, content_tokens, correct_typos, skill_vocabulary,
-                                split_sequence, stem)
+from engine.skills.text import (ACTION_WORDS, CLAUSES, NEGATED, STOP, LexicalIndex, content_tokens, correct_typos, skill_vocabulary,
+                                split_sequence, stem, words)
 
 # "..., then do the same for Tyrell": a part that repeats the previous part's skill with its own values.
 SAME_AGAIN = re.compile(r"^(?:and\s+)?(?:please\s+)?(?:(?:do|repeat|run)\s+(?:the\s+same|that|it|this)(?:\s+again)?|"
@@ -66,8 +66,11 @@ class PartScore:
     loose: int
     filled: dict[str, Filled]
     model: float = 0.0
+    forbidden: bool = False  # the instruction says not to do what this skill does ("don't download it")
 
     def total(self, cfg: RouterConfig) -> float:
+        if self.forbidden:
+            return -100.0
         return (cfg.w_lex * self.lexical + cfg.w_params * self.evidence + cfg.w_coverage * self.coverage
                 - cfg.w_loose * self.loose)
 
@@ -106,6 +109,11 @@ class Router:
         self.vocab = [skill_vocabulary(s.plan) for s in self.skills]
         self.all_words: set[str] = set().union(*self.vocab) if self.vocab else set()
         self.choices = {c.lower() for s in self.skills for p in s.plan.params.values() for c in p.choices or []}
+        # What each skill does that not every skill does (a download, an upload): words for those actions
+        # in what the instruction says not to do rule the skill out.
+        acts = [{st.action.value for st in s.plan.steps} for s in self.skills]
+        common = set.intersection(*acts) if acts else set()
+        self.own_actions = [{w for a in a_s - common for w in words(ACTION_WORDS.get(a, a))} for a_s in acts]
         self._content_free: list[float] | None = None
 
     # -- evidence -------------------------------------------------------------------------------
@@ -141,13 +149,15 @@ class Router:
         return whole + self.config.clause_mix * max(0.0, best - whole)
 
     def score_part(self, part: str) -> list[PartScore]:
+        refused = set(words(" ".join(m.group(0) for m in NEGATED.finditer(correct_typos(part, self.all_words)))))
         part = self.read(part)
         lex, _ = self.index.scores(part)
         out = []
         for i, skill in enumerate(self.skills):
             filled, evidence, loose = fill(skill.plan, part, self.all_words)
             coverage = self._coverage(i, part, covered(part, filled))
-            out.append(PartScore(skill, lex[i], evidence, coverage, loose, filled))
+            out.append(PartScore(skill, lex[i], evidence, coverage, loose, filled,
+                                 forbidden=bool(refused & self.own_actions[i])))
         return out
 
     def _does(self, skill: int, verb: str) -> bool:

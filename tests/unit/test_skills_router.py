@@ -117,3 +117,11 @@ def test_judge_counts_a_wrong_run_and_an_abstention(router):
     wrong = judge(case, router.route("download invoice INV-1020"))
     assert wrong["wrong_run"] and not wrong["skill_ok"]
     assert judge(case, router.route("sign out of the sandbox"))["abstained"]
+
+
+def test_what_the_instruction_forbids_rules_a_skill_out(router):
+    routing = router.route("search the invoice list for INV-1046 but don't open or download it")
+    assert "download_invoice" not in routing.names()
+    # a typo of a skill's word still reads as that word; context after a comma does not sink the request
+    assert router.route("dowload invoice INV-1013 pls").names() == ["download_invoice"]
+    assert router.route("INV-1034 as a csv please, it's for the month-end pack").names() == ["download_invoice"]
