@@ -309,8 +309,12 @@ class Ledger:
         """The page's own sign that the last part of the work happened (checked once all is done)."""
         # The goal is the last intent that is a piece of work, not a step of a form ("accept the terms").
         steps = ("check", "uncheck", "select", "type", "click", "focus")
-        last = next((i for i in reversed(self.task.intents) if i not in steps),
-                    self.task.intents[-1] if self.task.intents else None)
+        # Signing in is a way to the goal wherever the instruction says it ("..., then log in as admin").
+        work = [i for i in self.task.intents if i not in steps]
+        goal = [i for i in work if i != "login"] or work
+        last = goal[-1] if goal else (self.task.intents[-1] if self.task.intents else None)
+        if any(i in CHANGES and i != last and i not in self.heard for i in goal):
+            return None  # every change asked for is confirmed by the site, not only the last one
         if last == "read" or self.task.parts and self.task.parts[-1].kind == "read":
             return Evidence("read", self.reads[-1]) if self.reads else None
         if last == "download" or any(p.intent == "download" for p in self.task.parts):

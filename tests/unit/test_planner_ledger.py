@@ -109,3 +109,11 @@ def test_only_a_button_sends_a_form() -> None:
     assert not ledger.last_submit
     ledger.record("click", form.elements[2], None, form, set())
     assert ledger.last_submit
+
+
+def test_signing_in_is_never_the_goal_wherever_it_is_said() -> None:
+    ledger = Ledger(read_task("The group Q3 Temps can be deleted. Log in as admin with the password in secret PW."))
+    login = _obs({"role": "textbox", "name": "Password:", "label": "Password:", "type": "password"}, url="http://h/login")
+    home = _obs({"role": "link", "name": "Groups", "tag": "a"}, url="http://h/admin/")
+    ledger.done = {i: "test" for i in range(len(ledger.task.parts))}
+    assert ledger.confirm(login, home) is None  # signed in, but nothing says the group was deleted
