@@ -237,8 +237,9 @@ def _same_field(old: Any, new: Any) -> str | None:
     was, now = _signals(old.target.locators), _signals(fresh)
     if not fresh or not was or was & now:
         return None  # nothing new, nothing to compare with, or a word of the field kept (label, id, test id)
-    if any(_similarity(a, b) >= 0.5 for a in _names(old.target.locators) for b in _names(fresh)):
-        return None  # the label reworded ("Username" -> "User name")
+    # The label reworded ("Username" -> "User name", 0.94); "First name:" is not "Username:" (0.60).
+    if any(_similarity(a, b) >= 0.7 for a in _names(old.target.locators) for b in _names(fresh)):
+        return None
     return f"it sets another field ({fresh[0].describe()} is not {old.target.describe()})"
 
 

@@ -184,14 +184,24 @@ def exactly_named(el: Element, value: Value) -> bool:
     return bool(norm(value.text)) and norm(el.name) == norm(value.text)
 
 
+# A form asking for the current password changes the signed-in user's own credentials: it is filled
+# only when the instruction asks for that ("change my password"), never for a password meant elsewhere.
+_CHANGE_PASSWORD = re.compile(r"\b(?:change|reset|update|renew|rotate)\s+(?:\w+\s+){0,3}?password", re.I)
+
+
+def _changes_own_password(sc: Scorer) -> bool:
+    return any(e.type == "password" and {stem("old"), stem("current")} & element_words(e) for e in sc.controls)
+
+
 def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
     """Every action the page allows now, best prior first."""
     sc = Scorer(task, obs, {p.clause for p in ledger.missing()})
     open_values = ledger.open_values()
     forms: list[Choice] = []
     clicks: list[tuple[Element, Choice]] = []
+    own_credentials = _changes_own_password(sc) and not _CHANGE_PASSWORD.search(task.instruction)
     for el in sc.controls:
-        if el.editable:
+        if el.editable and not (own_credentials and el.type == "password"):
             forms += _fills(sc, el, task, ledger)
         if el.selectable and el.options:
             forms += _selects(sc, el, open_values, ledger)

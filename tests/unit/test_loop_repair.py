@@ -105,3 +105,14 @@ def test_a_repair_of_a_field_never_sets_another_field() -> None:
     # A redesign that rewords a label keeps the field's id or test id: still the same field.
     search = replace_target(PLAN, "search", Target.model_validate([{"label": "Look up"}, {"css": "#x-search-2"}]))
     assert validate_repair(PLAN, search, "search") is None
+
+
+def test_a_first_name_is_never_healed_into_the_username() -> None:
+    # A replay that acted before the change form loaded healed "First name:" into "Username:" (they share
+    # only "name:") and reported success with the names unset.
+    plan = Plan.model_validate({"name": "p", "steps": [
+        {"id": "first", "action": "fill", "value": "Oskar",
+         "target": [{"role": "textbox", "name": "First name:"}, {"label": "First name:"}, {"css": "#id_first_name"}]}]})
+    other = replace_target(plan, "first", Target.model_validate([{"role": "textbox", "name": "Username:"},
+                                                                  {"label": "Username:"}, {"css": "#id_username"}]))
+    assert validate_repair(plan, other, "first").startswith("it sets another field")

@@ -117,3 +117,15 @@ def test_signing_in_is_never_the_goal_wherever_it_is_said() -> None:
     home = _obs({"role": "link", "name": "Groups", "tag": "a"}, url="http://h/admin/")
     ledger.done = {i: "test" for i in range(len(ledger.task.parts))}
     assert ledger.confirm(login, home) is None  # signed in, but nothing says the group was deleted
+
+
+def test_the_signed_in_users_own_password_form_is_left_alone_unless_asked() -> None:
+    from engine.planner.actions import choices
+
+    form = _obs({"role": "textbox", "name": "Old password:", "label": "Old password:", "type": "password"},
+                {"role": "textbox", "name": "New password:", "label": "New password:", "type": "password"},
+                {"role": "button", "name": "Change my password", "tag": "button"}, url="http://h/password_change/")
+    task = read_task("create an account oskar with password 'Fjord-Lantern-83'")
+    assert not [c for c in choices(task, form, Ledger(task)) if c.verb == "fill"]
+    task = read_task("change my password to 'Fjord-Lantern-83'")
+    assert [c for c in choices(task, form, Ledger(task)) if c.verb == "fill"]
