@@ -193,6 +193,7 @@ class Bot:
     def _framenavigated(self, page: Any, frame: Any) -> None:
         if page is self.page and frame.parent_frame is None:
             self._navigated_at = time.perf_counter()
+            self._cast.navigated()
 
     async def _dialog(self, dialog: Any) -> None:
         logger.info("bot: accepted a {} dialog: {}", dialog.type, mask(dialog.message)[:120])

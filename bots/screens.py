@@ -74,6 +74,7 @@ class Screencast:
         self._page: Any = None
         self._hidden = not hide_passwords  # True once the style is on the context (or not wanted)
         self._waiters: list[asyncio.Future[None]] = []
+        self.navigations: list[float] = []  # when the page committed a new document
 
     async def follow(self, page: Any) -> bool:
         """(Re)start on ``page``; False where the browser offers no screencast (not Chromium)."""
@@ -146,6 +147,15 @@ class Screencast:
         before = [data for t, data in self.frames if t <= ended]
         return before[-1] if before else (self.frames[-1][1] if self.frames else None)
 
+    def navigated(self) -> None:
+        self.navigations.append(time.perf_counter())
+
+    def _opened_late(self, ended: float, until: float) -> str | None:
+        """A click whose page committed only after the step ended (a link's navigation is not awaited):
+        the new document's first frame, if one was painted before the next step ended."""
+        t = next((n for n in self.navigations if ended < n <= until), None)
+        return self._first_after(t) if t is not None else None
+
     def _first_after(self, t: float) -> str | None:
         return next((data for ft, data in self.frames if ft > t), None)
 
@@ -160,8 +170,13 @@ class Screencast:
         if cdp is not None:  # stopped in the background: the run need not wait for the browser's answer
             asyncio.ensure_future(self._stop(cdp))
         ends = [slot.ended for slot in self.slots[1:]] + [0.0]
-        jobs = [(slot.path, self._first_after(slot.after) if slot.after else self._pick(slot.ended, until))
-                for slot, until in zip(self.slots, ends)]
+        jobs, shown = [], None
+        for slot, until in zip(self.slots, ends):
+            data = self._first_after(slot.after) if slot.after else self._pick(slot.ended, until)
+            if not slot.after and data is not None and data == shown:  # the page before the step again
+                data = self._opened_late(slot.ended, max(until, slot.ended + SETTLE_S)) or data
+            jobs.append((slot.path, data))
+            shown = data
         self.slots = []
 
         def write() -> list[str]:
