@@ -446,14 +446,15 @@ def read_task(instruction: str) -> Task:
                 clause_intents=tuple(clause_intents))
 
 
-# "do not delete it", "don't open it", "never press Cancel": what must not be done names no control to use.
-_NOT_TO_DO = re.compile(r"\b(?:do\s+not|don't|dont|never|without)\s+[^,.;!?]*", re.I)
+# "do not delete it", "..., but don't open it", "without downloading it": what must not be done, up to the
+# clause's end. It names no control to use (here) and is no evidence for a skill (engine.skills).
+NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*", re.I)
 
 
 def without_values(text: str) -> str:
     """The instruction's own words: secret names, quoted values and what must not be done taken out
     (they name no control to use)."""
-    text = _NOT_TO_DO.sub(" ", text)
+    text = NEGATED.sub(" ", text)
     text = TEMPLATE_RE.sub(" ", text)
     text = _SECRET_NAMED.sub(" ", text)
     return _QUOTED.sub(" ", text)

@@ -25,14 +25,14 @@ from typing import Any
 from loguru import logger
 
 from engine.errors import MissingInputError
-from engine.planner.task import INTENT_WORDS, intent_of, lead_verbs
+from engine.planner.task import INTENT_WORDS, NEGATED, intent_of, lead_verbs
 from engine.skills.library import Library
 from engine.skills.models import Candidate, ChosenSkill, Filled, RouteStatus, Routing, Skill
 from engine.skills.params import covered, fill
 from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
 
 QUESTION_WORDS = {"how", "what", "which", "who", "when", "where", "why", "is", "are", "does", "do"}
-from engine.skills.text import (ACTION_WORDS, CLAUSES, NEGATED, STOP, LexicalIndex, content_tokens, correct_typos, skill_vocabulary,
+from engine.skills.text import (ACTION_WORDS, CLAUSES, STOP, LexicalIndex, content_tokens, correct_typos, skill_vocabulary,
                                 split_sequence, stem, words)
 
 # "..., then do the same for Tyrell": a part that repeats the previous part's skill with its own values.
@@ -117,9 +117,12 @@ class Router:
         self._content_free: list[float] | None = None
 
     # -- evidence -------------------------------------------------------------------------------
-    def read(self, part: str) -> str:
-        """The part as evidence: typos of the skills' words mended, what must not be done left out."""
-        return " ".join(NEGATED.sub(" ", correct_typos(part, self.all_words, self.choices)).split())
+    def read(self, part: str) -> tuple[str, set[str]]:
+        """The part as evidence (typos of the skills' words mended, what must not be done left out), and
+        the words of what must not be done."""
+        mended = correct_typos(part, self.all_words, self.choices)
+        refused = set(words(" ".join(m.group(0) for m in NEGATED.finditer(mended))))
+        return " ".join(NEGATED.sub(" ", mended).split()), refused
 
     def _coverage(self, skill: int, part: str, values: list[tuple[int, int]]) -> float:
         """The share of the part's words the skill explains, the leading word of each clause counting
@@ -149,8 +152,7 @@ class Router:
         return whole + self.config.clause_mix * max(0.0, best - whole)
 
     def score_part(self, part: str) -> list[PartScore]:
-        refused = set(words(" ".join(m.group(0) for m in NEGATED.finditer(correct_typos(part, self.all_words)))))
-        part = self.read(part)
+        part, refused = self.read(part)
         lex, _ = self.index.scores(part)
         out = []
         for i, skill in enumerate(self.skills):
@@ -199,7 +201,7 @@ class Router:
         if probs[best] < cfg.min_confidence:
             return PartRoute(part, RouteStatus.ambiguous, scores, probs, best)
         values = {w.lower() for f in scores[best].filled.values() for w in f.value.split()}
-        unexplained = [v for v in lead_verbs(self.read(part))
+        unexplained = [v for v in lead_verbs(self.read(part)[0])
                        if v not in values and v not in STOP and not self._does(best, v)]
         if unexplained:  # a bot that cannot do that verb would leave part of the work undone
             return PartRoute(part, RouteStatus.none, scores, probs, -1)

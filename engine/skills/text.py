@@ -31,9 +31,6 @@ SEQUENCE_MARKERS = re.compile(
     r"\s*(?:,|;)?\s*\b(?:and\s+)?(?:then|after that|afterwards|followed by|"
     r"(?:once|when|after)\s+(?:that|it|this)(?:'s|\s+is|\s+has\s+been)?\s+(?:done|finished|complete)(?:\s*,)?)\b\s*"
     r"|\s*;\s*", re.IGNORECASE)
-# "..., but don't open it", "without downloading it": what follows is what must not be done, up to the
-# clause's end; it is no evidence for a skill (and holds no value for one).
-NEGATED = re.compile(r"\b(?:but\s+)?(?:don't|dont|do not|never|without)\b[^,.;!?]*", re.IGNORECASE)
 # Sentences and comma clauses: a request often comes with context ("it's for the month-end pack").
 CLAUSES = re.compile(r"[.?!;,]+(?:\s+|$)|\s+(?:because|since|as)\s+")
 
