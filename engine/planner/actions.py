@@ -19,8 +19,8 @@ from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
 from engine.planner.ledger import is_finder
 from engine.planner.task import STOP as STOP_WORDS
-from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SUBMIT_WORDS, Task, Value, content, intent_of,
-                                 norm, says, stem, without_values, words)
+from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SAME_THING, SUBMIT_WORDS, Task, Value, content,
+                                 intent_of, norm, says, stem, without_values, words)
 
 if TYPE_CHECKING:
     from engine.planner.ledger import Ledger
@@ -73,11 +73,6 @@ def element_words(el: Element) -> set[str]:
             if part in w and w != part:
                 out.add(stem(part))
     return out
-
-
-# Things apps call by other names: a site lists "Users" where the instruction says "account".
-SAME_THING = {stem("account"): (stem("user"),), stem("member"): (stem("user"),), stem("login"): (stem("user"),),
-              stem("team"): (stem("group"),)}
 
 
 def fit(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> float:

@@ -101,6 +101,7 @@ KIND_WORDS: dict[str, tuple[str, ...]] = {
     "radio": ("radio",), "result": ("link",), "text": ("textbox",), "textarea": ("textbox",),
     "dropdown": ("combobox",), "list": ("combobox", "listbox"),
 }
+NUMBER_WORDS = set("two three four five six seven eight nine ten eleven twelve dozen".split()) | set(ORDINALS)
 _MONTHS = ("january february march april may june july august september october november december").split()
 
 
@@ -114,6 +115,11 @@ def stem(word: str) -> str:
             w = w[: -len(suffix)]
             break
     return w[:-1] if len(w) > 3 and w.endswith("e") else w
+
+
+# Things apps call by other names: a site lists "Users" where the instruction says "account".
+SAME_THING = {stem("account"): (stem("user"),), stem("member"): (stem("user"),), stem("login"): (stem("user"),),
+              stem("team"): (stem("group"),)}
 
 
 def words(text: str) -> list[str]:
@@ -321,8 +327,8 @@ def lead_verbs(instruction: str) -> list[str]:
     out = []
     for clause in _CLAUSE.split(" ".join(instruction.split())):
         m = LEAD.match(clause or "")
-        if not m or m.group("verb").lower() in STOP:
-            continue
+        if not m or m.group("verb").lower() in STOP or m.group("verb").lower() in NUMBER_WORDS:
+            continue  # "Two requests please: ...": a count, not a verb
         after = clause[m.end("verb"):]
         if after[:1] in ("-", "_", "@", ".", "/") and after[1:2].strip() or _AUXILIARY.match(after):
             continue

@@ -62,6 +62,7 @@ class Filled(BaseModel):
     value: str
     source: str = Field(description="'span', 'choice', or 'option' (the start URL given with the instruction).")
     start: int = Field(-1, description="Character offset of the span in the instruction.")
+    end: int = Field(-1, description="Where the span ends (a date written out is longer than its value).")
 
 
 class ChosenSkill(BaseModel):

@@ -2,7 +2,8 @@
 
 Deterministic, in three passes over the spans (``text.spans``): a param with ``choices`` takes a span that
 is one of them; a typed param (email, url, date, number, or a code shaped like its default such as
-``INV-1007``) takes a one-token span of that form; a text param takes a run of words that are not the
+``INV-1007``) takes a one-token span of that form (a date written out, "March 15, 2027", is taken as
+2027-03-15); a text param takes a run of words that are not the
 skills' own words, capitalized like its default (``Globex``, ``Ada Lovelace``), or any word right after a
 cue from its name or description (``as bob`` for "The sandbox user to sign in as."). A span goes to one
 param only, and the strongest evidence is placed first. Secrets are never params, so never filled.
@@ -13,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.plan import Plan
+from engine.planner.task import SAME_THING
 from engine.skills.models import Filled
-from engine.skills.text import STOP, Span, fits_type, spans, stem, tokens, value_type, words
+from engine.skills.text import STOP, Span, fits_type, spans, stem, tokens, value_type, words, written_dates
 
 # Evidence of each way a value was found (also what a filled param adds to its skill's score).
 STRENGTH = {"choice": 1.0, "typed": 1.0, "cued": 0.8, "name": 0.5}
@@ -59,9 +61,11 @@ def _cues(name: str, description: str | None) -> set[str]:
 
 
 def _cued(span: Span, toks: list, cues: set[str]) -> bool:
-    """One of the two words before the span is a cue."""
+    """One of the two words before the span is a cue, or another name for one ("my login is oscar")."""
     before = [toks[i] for i in range(max(0, span.first - 2), span.first)]
-    return any(t.low in cues or stem(t.text) in cues for t in before)
+    # The other name as written (or its plural): "Accounting" is a department, not an account.
+    return any(t.low in cues or stem(t.text) in cues or any(s in cues for s in SAME_THING.get(t.low.removesuffix("s"), ()))
+               for t in before)
 
 
 def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
@@ -71,9 +75,16 @@ def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
     all_spans = spans(text)
     # A function word is a value only as written: "IT" is a department, "it" is not.
     words_as_written = [Span(t.text, t.start, t.end, i, i + 1) for i, t in enumerate(toks) if t.low in STOP]
+    dates = []  # "March 15, 2027": the date a date param takes as 2027-03-15
+    for a, b, iso in written_dates(text):
+        inside = [i for i, t in enumerate(toks) if a <= t.start and t.end <= b]
+        if inside:
+            dates.append((Span(text[a:b], a, b, inside[0], inside[-1] + 1), iso))
     for name, p in plan.params.items():
         kind = value_type(p.type, p.default)
         cues = _cues(name, p.description)
+        if kind == "date" and not p.choices:
+            found += [Found(name, sp, iso, "typed") for sp, iso in dates]
         for sp in words_as_written if p.choices else []:
             if sp.text in p.choices:
                 found.append(Found(name, sp, sp.text, "choice"))
@@ -117,8 +128,8 @@ def assign(found: list[Found]) -> list[Found]:
 def fill(plan: Plan, text: str, vocabulary: set[str]) -> tuple[dict[str, Filled], float, int]:
     """(filled params, evidence they add to the skill, value-like tokens of ``text`` left unplaced)."""
     chosen = assign(candidates(plan, text, vocabulary))
-    out = {f.param: Filled(value=f.value, source="choice" if f.how == "choice" else "span", start=f.span.start)
-           for f in chosen}
+    out = {f.param: Filled(value=f.value, source="choice" if f.how == "choice" else "span", start=f.span.start,
+                           end=f.span.end) for f in chosen}
     evidence = sum(f.strength for f in chosen if f.how != "name") + 0.25 * sum(1 for f in chosen if f.how == "name")
     placed = [f.span for f in chosen]
     loose = 0
@@ -133,7 +144,9 @@ def covered(text: str, filled: dict[str, Filled]) -> list[tuple[int, int]]:
     """Character ranges of ``text`` that hold param values."""
     out = []
     for f in filled.values():
-        if f.start >= 0:
+        if f.start >= 0 and f.end > f.start:
+            out.append((f.start, f.end))
+        elif f.start >= 0:
             n = len(f.value) if text[f.start:f.start + len(f.value)].lower() == f.value.lower() else 0
             n += 2 if n and text[f.start + n:f.start + n + 2] in ("'s", "’s") else 0
             out.append((f.start, f.start + n))

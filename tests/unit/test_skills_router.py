@@ -125,3 +125,17 @@ def test_what_the_instruction_forbids_rules_a_skill_out(router):
     # a typo of a skill's word still reads as that word; context after a comma does not sink the request
     assert router.route("dowload invoice INV-1013 pls").names() == ["download_invoice"]
     assert router.route("INV-1034 as a csv please, it's for the month-end pack").names() == ["download_invoice"]
+
+
+def test_a_written_date_is_the_date_param_and_another_name_cues_a_param(router):
+    routing = router.route("file a service request for Grace Hopper, due March 15, 2027")
+    assert routing.chosen[0].values() == {"full_name": "Grace Hopper", "due_date": "2027-03-15"}
+    # a date without its year, or one the text leaves open (March or April), is no date at all
+    assert "due_date" not in router.route("file a service request for Grace Hopper due 03/04/2027").chosen[0].values()
+    assert router.route("my login is oscar, download invoice INV-1022").chosen[0].values() == \
+        {"username": "oscar", "invoice": "INV-1022"}
+    # "Accounting" is a department, not another name for an account
+    assert "username" not in router.route("pull the total of INV-1017, Accounting is asking").chosen[0].values()
+    # a count is no verb the skill would have to do
+    assert router.route("Two requests please: first one for Fatima Haddad due 14 May 2027, then another one for "
+                        "Sven Lindqvist in IT").names() == ["submit_form", "submit_form"]
