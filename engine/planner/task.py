@@ -238,9 +238,10 @@ def _value_like(token: str, first: bool) -> bool:
     return any(c.isupper() for c in token[1:])  # 'nODF', 'eBay'
 
 
-def _spans(clause: str, skip: int) -> list[tuple[int, int, str, str]]:
+def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, str, str]]:
     """(start, end, text, kind) of the values of one clause, in order; the verb phrase
-    (``clause[:skip]``) holds none."""
+    (``clause[:skip]``) holds none. In a login, the word after "using"/"with" is who signs in."""
+    cues = NAMING_CUES | ({"using", "with"} if login else set())
     out: list[tuple[int, int, str, str]] = []
     taken: list[tuple[int, int]] = [(0, skip)] if skip else []
 
@@ -261,8 +262,10 @@ def _spans(clause: str, skip: int) -> list[tuple[int, int, str, str]]:
         tok = tokens[i]
         prev = tokens[i - 1].group(0).lower() if i else ""
         first = tok.start() == 0
-        named = prev in NAMING_CUES and tok.group(0).lower() not in STOP and intent_of(tok.group(0)) is None \
-            and tok.group(0).lower() not in NAMING_CUES
+        low = tok.group(0).lower()
+        named = prev in cues and low not in STOP and intent_of(low) is None and low not in cues \
+            and low not in ("secret", "password") and not (tok.group(0).islower() and low.endswith("ly"))
+        # (a lower-case "-ly" word is how it is done: "delete that user completely")
         if _value_like(tok.group(0), first) or named:
             j = i
             # Proper names and months run over several words: "Jane Doe", "March 2026".
@@ -297,7 +300,7 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
         return (stem("name"),)
     if cue in NAMING_CUES - {"as"}:
         return (stem(cue),)
-    if cue == "as" and intent == "login":
+    if cue in ("as", "using", "with") and intent == "login":
         return (stem("user"),)
     got = list(_plain_words(clause[prev_end:start]))
     if not got:
@@ -347,6 +350,9 @@ _STAYS = re.compile(r"\s+(?:one\s+|group\s+|user\s+|account\s+)?(?:stays|remains
                     r"must\s+remain|should\s+remain|is\s+kept|stays\s+as\s+it\s+is)\b", re.I)
 _MODAL_PASSIVE = re.compile(r"\b(?:can|could|should|must|may|will|shall|needs? to|has to|have to|is to|are to)\s+"
                             r"(?:now\s+|also\s+|then\s+|please\s+)?be\s+([a-z]+ed)\b", re.I)
+# A thing said to be called, named or spelled something else is renamed.
+NAMING_PARTICIPLES = {"called", "named", "renamed", "spelled", "spelt", "written", "titled", "labelled", "labeled",
+                      "known", "shown", "displayed"}
 _MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+|from now on\s+)?(?:have|be)\b", re.I)
 
 
@@ -356,6 +362,8 @@ def _asked_state(clause: str) -> tuple[str, str | None] | None:
     m = _MODAL_PASSIVE.search(clause)
     if m:
         word = m.group(1).lower()
+        if word in NAMING_PARTICIPLES:
+            return "rename", "edit"  # "group X should be spelled out in full: Y", "... be called Y"
         for base in (word[:-1], word[:-2], word[:-3]):
             if (intent := intent_of(base)) is not None:
                 return base, intent
@@ -382,10 +390,15 @@ def read_task(instruction: str) -> Task:
         m = LEAD.match(clause)
         verb = m.group("verb").lower() if m else ""
         intent = intent_of(verb, m.group("particle") or "") if m else None
-        if intent in (None, "open") and _SIGN_IN_WITH.search(clause) and _SECRET_NAMED.search(clause):
+        enters = verb == "enter" and re.search(r"\bas\s+(?!(?:the|a|an|its|their|his|her)\b)\w", clause, re.I)
+        if (intent in (None, "open") or enters) and _SIGN_IN_WITH.search(clause) and _SECRET_NAMED.search(clause):
             intent = "login"  # "Open the admin with user admin and the password from secret PW"
+            if m and verb in ("using", "with", "as"):  # "Using admin and the secret PW ...": who signs in
+                m, verb = None, "log in"
+        asked_naming = False
         if intent is None and (asked := _asked_state(clause)) is not None:
             verb, intent = asked  # "the group X can be deleted": a request all the same
+            asked_naming = verb == "rename"  # the words around it ("spelled out in full") name no field
         if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
             intent = "download"
         if verb == "get" and re.match(r"\s*get\s+rid\s+of\b", clause, re.I):
@@ -394,9 +407,11 @@ def read_task(instruction: str) -> Task:
             intent = None  # "give her staff status" grants something; "give me its total" asks for it
         if intent == "open" and _lists(clause[m.end():] if m else clause):
             intent = "find"  # "show the invoices of March": a list, not one thing
-        clause_intents.append(intent)
         skip = m.end() if m else 0
-        spans = _spans(clause, skip)
+        spans = _spans(clause, skip, login=intent == "login")
+        if intent == "create" and verb in ("make", "mark") and _made(clause, [(a, b) for a, b, _, _ in spans]):
+            intent = "edit"  # "make the group X expire": it exists already
+        clause_intents.append(intent)
         clause_values: list[Value] = []
         prev_end = skip
         for k, (a, b, v, kind) in enumerate(spans):
@@ -405,12 +420,13 @@ def read_task(instruction: str) -> Task:
             if kind == "secret":
                 field = (stem("password"),) if re.search(r"pass(word|code)?", clause, re.I) or intent == "login" else field
             replaces = None
-            if re.search(r"\bto\s*$", clause[prev_end:a]) and clause_values and kind == "literal":
+            to = r"(?:\bto|\bas|:)\s*$" if intent == "edit" else r"\bto\s*$"  # "rename X as Y", "... spelled: Y"
+            if re.search(to, clause[prev_end:a]) and clause_values and kind == "literal":
                 replaces = clause_values[-1].text
                 if not field:  # "change the email address of user frank to X": the field came first
                     field = _plain_words(clause[skip:spans[k - 1][0]])
                 if verb == "rename":
-                    field = tuple(dict.fromkeys((*field, stem("name"))))
+                    field = (stem("name"),) if asked_naming else tuple(dict.fromkeys((*field, stem("name"))))
             if kind == "literal" and _STAYS.match(clause[b:]):
                 prev_end = b
                 continue  # "(the 2026 one stays)", "wendy must stay": what is kept, not what to do
@@ -484,6 +500,21 @@ _ATTRIBUTE_OFF = re.compile(
 _READ_WHAT = re.compile(r"\b(?:its|the|their|his|her|this)\s+(?P<w>[a-z]+(?:\s+(?!of\b)[a-z]+)?)", re.I)
 
 
+_MADE = re.compile(r"\s*(?:please\s+)?(?:make|mark)\s+(?:(?:the|this|that|our|my|your|their)\s+)?(?:[a-z]+\s+)?", re.I)
+_MADE_WHAT = re.compile(r"\s+(?:an?\s+|as\s+(?:an?\s+)?)?(?P<neg>not\s+(?:an?\s+)?|no\s+longer\s+(?:an?\s+)?|non-?)?"
+                        r"(?P<w>[a-z]+(?:\s+status)?)\b", re.I)
+
+
+def _made(clause: str, spans: list[tuple[int, int]]) -> re.Match[str] | None:
+    """"make the user bob staff", "mark user X as not active", "make the group X expire": what a thing that
+    exists (it is named) is made; "make a group named X" creates one instead."""
+    m = _MADE.match(clause)
+    if not m or not spans or spans[0][0] != m.end() or re.match(r"\s*(?:please\s+)?\w+\s+an?\s", clause, re.I):
+        return None
+    w = _MADE_WHAT.match(clause, spans[0][1])
+    return w if w and w.group("w").lower() not in STOP else None
+
+
 def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: list[Value],
                   spans: list[tuple[int, int]]) -> list[Part]:
     out: list[Part] = []
@@ -495,8 +526,15 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         if ws:
             taken_away.append((m.start(), m.end()))
             out.append(Part(kind="attribute", text=m.group(0).strip(), words=ws, clause=ci, off=True))
+    made = _made(clause, spans) if verb in ("make", "mark") else None
+    if made is not None:
+        ws = tuple(w for w in content(made.group("w")) if w not in value_words)
+        if ws:
+            out.append(Part(kind="attribute", text=made.group("w"), words=ws, clause=ci, off=bool(made.group("neg"))))
     for m in _ATTRIBUTE.finditer(clause):
         group = next(g for g in ("a", "b", "c", "d") if m.group(g))
+        if group == "a" and (made is not None or re.match(r"\s+(?:named|called|titled)\b", clause[m.end():], re.I)):
+            continue  # read above, past the thing's name; "make a group named X" names what is made
         if any(m.start(group) < e and s < m.end(group) for s, e in spans + taken_away):
             continue  # "with the username alice": a value, not an attribute; one taken away is done above
         attr = m.group(group)

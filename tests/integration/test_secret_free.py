@@ -89,7 +89,14 @@ async def _step_picture(browser, url: str, value: str | None, hide: bool = True)
     if value is not None:
         await page.fill("#p", value)
     await page.locator("#u").focus()  # the password field keeps no caret
-    await page.wait_for_timeout(400)
+    # The page's last picture: wait until no frame has come for 0.5 s (a loaded machine paints late).
+    seen, quiet = len(cast.frames), 0
+    for _ in range(50):
+        await page.wait_for_timeout(100)
+        quiet = quiet + 1 if len(cast.frames) == seen else 0
+        seen = len(cast.frames)
+        if quiet >= 5 and seen:
+            break
     data = cast.frames[-1][1]
     await cast.flush()
     await context.close()

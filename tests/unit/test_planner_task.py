@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.planner.task import lead_verbs, read_task
+from engine.planner.task import lead_verbs, read_task, stem
 
 
 def _parts(instruction: str) -> list[tuple[str, str]]:
@@ -80,3 +80,25 @@ def test_attributes_taken_away_are_parts_to_untick() -> None:
 def test_a_case_instruction_changes_the_value_typed() -> None:
     assert read_task('Type "ALICE" in all lower case letters in the text input').values[0].text == "alice"
     assert read_task("enter 'abc' in capitals").values[0].text == "ABC"
+
+
+def test_who_signs_in_and_what_a_named_thing_is_made() -> None:
+    task = read_task("The account wendell is gone. Using admin and the secret PW as its password, log in and delete "
+                     "that user completely")
+    assert [(v.text, v.field) for v in task.values if v.clause == 1 and v.kind == "literal"] == [("admin", ("user",))]
+    assert "completely" not in {v.text for v in task.values}  # how it is done, not a value
+    assert "login" in read_task("Enter the admin as admin, taking the password from secret PW").intents
+    # a named thing made something is edited, and what it is made is an attribute; "make a group named X" creates
+    made = read_task("make the user bob a superuser")
+    assert made.intents == ("edit",) and [p.words for p in made.parts if p.kind == "attribute"] == [("superuser",)]
+    assert [p.off for p in read_task("mark user bob as not active").parts if p.kind == "attribute"] == [True]
+    created = read_task("make a group named Cooks")
+    assert created.intents == ("create",) and not [p for p in created.parts if p.kind == "attribute"]
+
+
+def test_a_thing_said_to_be_called_otherwise_is_renamed() -> None:
+    task = read_task("our group Field Ops should be spelled out in full from now on: Field Operations")
+    assert task.intents == ("edit",)
+    new = next(v for v in task.values if v.text == "Field Operations")
+    assert new.replaces == "Field Ops" and new.field == (stem("name"),)
+    assert read_task("rename the group Auditors as Inspectors").values[-1].replaces == "Auditors"
