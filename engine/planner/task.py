@@ -285,6 +285,8 @@ def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, 
 
 def _plain_words(text: str) -> tuple[str, ...]:
     """Content words of ``text`` that are neither naming cues nor intents (at most the last three)."""
+    # "e-mail" is one word, as the field's label writes it ("Email")
+    text = re.sub(r"\b([A-Za-z])-([A-Za-z]{2,})\b", r"\1\2", text)
     got = [stem(w) for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in STOP
            and w.lower() not in NAMING_CUES and intent_of(w) is None]
     return tuple(dict.fromkeys(got[-3:]))
@@ -294,7 +296,11 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
                  intent: str | None) -> tuple[str, ...]:
     """Stemmed words naming the field of the value at [start, end): the words just before it
     (after the verb phrase or the previous value), else the one word right after it."""
-    raw = re.findall(r"[A-Za-z]+", clause[prev_end:start])
+    before = clause[prev_end:start]
+    listed = re.split(r"[:;,(]", before)[-1]  # "File a new request: full name Ada": the field is "full name"
+    if re.search(r"[A-Za-z]", listed):
+        prev_end, before = start - len(listed), listed
+    raw = re.findall(r"[A-Za-z]+", before)
     cue = raw[-1].lower() if raw else ""
     if cue in ("named", "called", "titled"):
         return (stem("name"),)
