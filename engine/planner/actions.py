@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
-from engine.planner.ledger import is_finder
+from engine.planner.ledger import TRANSFER, is_finder
 from engine.planner.task import STOP as STOP_WORDS
 from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SAME_THING, SUBMIT_WORDS, Task, Value, content,
                                  intent_of, norm, says, stem, without_values, words)
@@ -132,6 +132,13 @@ class Scorer:
         for i in open_clauses:
             self.want |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(i) or "", ())}
         self.want |= {s for w in self.want for s in SAME_THING.get(w, ())}
+        # The work is done in the order it is written: the earliest open clause's words count more.
+        first = min(open_clauses, default=None)
+        self.first: set[str] = set()
+        if first is not None and first < len(task.clauses) and len(open_clauses) > 1:
+            self.first = {w for w in content(without_values(task.clauses[first]))} - value_words
+            self.first |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(first) or "", ())}
+            self.first |= {s for w in self.first for s in SAME_THING.get(w, ())}
 
     def weight(self, word: str) -> float:
         return self.idf.get(word, math.log(1 + max(1, len(self.controls))))
@@ -140,7 +147,9 @@ class Scorer:
         want = self.want if want is None else want
         own = element_words(el)
         near = set(words(el.context)) - own
-        return sum(self.weight(w) for w in want & own) + 0.4 * sum(self.weight(w) for w in want & near)
+        first = self.first & want
+        return sum(self.weight(w) for w in want & own) + 0.4 * sum(self.weight(w) for w in want & near) + \
+            0.5 * sum(self.weight(w) for w in first & own) + 0.2 * sum(self.weight(w) for w in first & near)
 
 
 def label_of(obs: Observation, el: Element) -> str:
@@ -384,7 +393,7 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     # A button that sends a changed form is chosen for that, not for the words it shares with the
     # task: "Save" beats "Save and add another".
     s, clause = (0.0 if submits else sc.relevance(el)), None
-    named = next((v for v in open_values if names_value(el, v)), None)
+    named = next((v for v in open_values if not v.choose and names_value(el, v)), None)
     if named is not None:
         s, clause = s + (4.5 if exactly_named(el, named) else 2.5), named.clause
     for part in ledger.open_actions():
@@ -401,6 +410,8 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         said = [w for w in words(el.name) if w not in {stem(x) for x in STOP_WORDS}]
         extra = [w for w in said if w not in {stem(x) for x in SUBMIT_WORDS}]
         s += 4.0 - 0.8 * len(extra) + (0.5 if len(said) == 1 else 0.0)
+    if ledger.picked and el.role == "button" and TRANSFER.search(el.name):
+        s += 6.0  # an option picked in a transfer list is chosen by the button that moves it
     if ledger.asks_confirmation(sc.obs) and own & {stem(w) for w in ("yes", "confirm", "sure", "ok", "delete")}:
         s += 2.5
     negative = own & NEGATIVE

@@ -127,6 +127,8 @@ class Agent:
             page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading"
                                                   for w in words(e.name)}
             self.ledger.kept(obs, page_words)
+            self.ledger.moved(obs)
+            self.ledger.preset(obs, page_words)
             cands = choices(self.task, obs, self.ledger)
             if not cands or (cands[0].prior < 0.5 and not self.ledger.complete()):
                 cands.append(Choice(verb="stuck", answer="stuck", prior=0.0, score=0.0))

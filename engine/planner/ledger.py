@@ -20,6 +20,9 @@ _ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
 CHANGES = ("create", "edit", "delete")  # intents whose result only the site can confirm
 _REFUSED = re.compile(r"\b(invalid|incorrect|error|wrong|required|please correct|please enter|failed|not valid|"
                       r"try again|does not match|must be|cannot be|too short|already exists)\b", re.I)
+# A transfer list ("Available groups" -> "Chosen groups"): picking an option in the first list is only
+# half of choosing it; the button that moves the picked options is the other half.
+TRANSFER = re.compile(r"\b(?:choose|add|move|include|assign)\s+(?:the\s+)?selected\b|^\s*(?:→|»|>|>>|⟶|➔)\s*$", re.I)
 _SUCCESS = re.compile(r"\b(success|successfully|thank you|has been|was (added|created|changed|deleted|saved|"
                       r"updated|removed|sent|submitted))\b", re.I)
 
@@ -58,6 +61,7 @@ class Ledger:
     _secret_typed: bool = False
     _form: dict[int, str] = field(default_factory=dict)  # parts done in the form not yet accepted
     _lost: set[str] = field(default_factory=set)  # values typed into a form that was sent back or left
+    picked: dict[str, str] = field(default_factory=dict)  # option picked in a transfer list -> that list
 
     # -- what is left ---------------------------------------------------------------------------
     def missing(self) -> list[Part]:
@@ -81,8 +85,33 @@ class Ledger:
                     self.typed_at.setdefault(part.value.text, el.fingerprint)
                     break
 
+    def preset(self, obs: Observation, page_words: set[str]) -> None:
+        """A list that already shows the value asked for, in a field its words name ("department
+        Finance" where Finance is preselected): nothing to change, the form sends it as it is."""
+        from engine.planner.actions import fits
+
+        for i, part in enumerate(self.task.parts):
+            v = part.value
+            if i in self.done or part.kind != "value" or v is None or v.kind != "literal" or not v.field or v.context:
+                continue
+            for el in obs.controls:
+                if el.role == "combobox" and el.selectable and norm(el.value or "") == norm(v.text) \
+                        and fits(v.field, el, page_words):
+                    self.done[i] = self._form[i] = f"already chosen in {el.name or el.label}"
+                    break
+
+    def moved(self, obs: Observation) -> None:
+        """Options picked in a transfer list that now stand in another list: chosen."""
+        for value, source in list(self.picked.items()):
+            if any(e.role == "listbox" and e.fingerprint != source and norm(value) in {norm(o) for o in e.options or ()}
+                   for e in obs.elements):
+                del self.picked[value]
+                self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",
+                           in_form=True)
+
     def abandon(self) -> None:
         """The page with a changed form was left without sending it: what was typed there is lost."""
+        self.picked.clear()
         self._lost |= set(self.typed_at)
         for i in self._form:
             self.done.pop(i, None)
@@ -103,7 +132,15 @@ class Ledger:
         return min((p.clause for p in self.missing()), default=None)
 
     def open_values(self) -> list[Value]:
-        return [p.value for p in self.missing() if p.value is not None and not p.value.context]
+        return [p.value for p in self.missing() if p.value is not None and not p.value.context and self._ready(p)]
+
+    def _ready(self, part: Part) -> bool:
+        """A value to choose for a record ("add the user X to the group Y") is chosen on that record's
+        page: once the clause's other values are done (a row's checkbox "Y" in a list is not it)."""
+        if part.value is None or not part.value.choose:
+            return True
+        return all(i in self.done for i, p in enumerate(self.task.parts) if p.clause == part.clause
+                   and p.kind == "value" and p.value is not None and not p.value.choose)
 
     def open_attributes(self) -> list[Part]:
         return [p for p in self.missing() if p.kind == "attribute"]
@@ -156,7 +193,7 @@ class Ledger:
 
     def _mark(self, predicate: object, how: str, *, in_form: bool = False, once: bool = False) -> None:
         for i, part in enumerate(self.task.parts):
-            if i not in self.done and predicate(part):  # type: ignore[operator]
+            if i not in self.done and self._ready(part) and predicate(part):  # type: ignore[operator]
                 self.done[i] = how
                 if in_form:
                     self._form[i] = how
@@ -210,8 +247,8 @@ class Ledger:
                     from engine.planner.actions import looked_up
 
                     return looked_up(obs, p.value.text) == value
-                if p.value.text != value:
-                    return False
+                if p.value.text != value or p.value.choose:
+                    return False  # a value to choose from a list is not typed (a filter box sets nothing)
                 if p.kind == "secret":
                     return el.type == "password"
                 # A search or filter box finds things: typing there sets no value, except to search.
@@ -223,6 +260,9 @@ class Ledger:
             return
         if verb == "select" and value is not None:
             self.dirty = True
+            if el.role == "listbox" and any(e.role == "button" and TRANSFER.search(e.name) for e in obs.elements):
+                self.picked[value] = el.fingerprint  # chosen once moved to the other list (``moved``)
+                return
             chosen = set(words(value))
             self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",
                        in_form=True)
@@ -266,7 +306,7 @@ class Ledger:
             self.dirty = False
         if submit and self._secret_typed:
             self._mark(lambda p: p.kind == "action" and p.intent == "login", "signed in", in_form=True)
-        self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
+        self._mark(lambda p: p.value is not None and p.kind == "value" and not p.value.choose and names_value(el, p.value),
                    f"clicked {el.name}", once=True)
         if el.checkable or el.role in ("option", "switch", "menuitemradio", "menuitemcheckbox"):
             # An attribute is set by a control that holds a state, not by a link or a filter named

@@ -78,7 +78,7 @@ NAMING_CUES = {"as", "named", "called", "titled", "user", "username", "login", "
 CONFIRM_FIELD = re.compile(r"confirm|again|repeat|retype|verif", re.I)
 _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|accept|record|read|tell|"
           r"approve|search|find|go|show|get|select|check|mark|archive|submit|rename|update|register|press|"
-          r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|delete")
+          r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|put|assign|move|include")
 _CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|:\s+(?=(?:please\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
                      rf"\s+and\s+(?:afterwards\s+|also\s+)?(?=(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
@@ -171,6 +171,8 @@ class Value(BaseModel):
     replaces: str | None = Field(None, description="The value it replaces ('rename X to Y': Y replaces X).")
     repeat: bool = Field(False, description="'into both fields', 'in all the boxes': every field that fits.")
     context: bool = Field(False, description="'For the user @donec, ...': where to act, not what to do.")
+    choose: bool = Field(False, description="'add X to the group Y': Y is chosen in a list or ticked, never "
+                                            "typed or clicked by name (a filter link 'Y' sets nothing).")
     clause: int = 0
 
     @property
@@ -417,6 +419,9 @@ def read_task(instruction: str) -> Task:
         spans = _spans(clause, skip, login=intent == "login")
         if intent == "create" and verb in ("make", "mark") and _made(clause, [(a, b) for a, b, _, _ in spans]):
             intent = "edit"  # "make the group X expire": it exists already
+        joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
+        if joined:
+            intent = "edit"  # "add the user X to the group Y": X changes, Y is chosen on X's page
         clause_intents.append(intent)
         clause_values: list[Value] = []
         prev_end = skip
@@ -439,7 +444,8 @@ def read_task(instruction: str) -> Task:
             case = _LETTER_CASE.match(clause[b:nxt]) if kind == "literal" else None
             if case:
                 v = v.upper() if case.group("up") else v.lower()
-            value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci)  # type: ignore[arg-type]
+            value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci,  # type: ignore[arg-type]
+                          choose=a in joined)
             clause_values.append(value)
             prev_end = b
         for m in re.finditer(r"\bthe value of (?:the )?([A-Za-z][A-Za-z ]{1,30}?)(?= into| in| to|$|,)", clause, re.I):
@@ -509,6 +515,24 @@ _READ_WHAT = re.compile(r"\b(?:its|the|their|his|her|this)\s+(?P<w>[a-z]+(?:\s+(
 _MADE = re.compile(r"\s*(?:please\s+)?(?:make|mark)\s+(?:(?:the|this|that|our|my|your|their)\s+)?(?:[a-z]+\s+)?", re.I)
 _MADE_WHAT = re.compile(r"\s+(?:an?\s+|as\s+(?:an?\s+)?)?(?P<neg>not\s+(?:an?\s+)?|no\s+longer\s+(?:an?\s+)?|non-?)?"
                         r"(?P<w>[a-z]+(?:\s+status)?)\b", re.I)
+
+
+_JOINS = re.compile(r"\s*(?:please\s+)?(?:add|put|assign|move|include)\s+(?!(?:a|an|new|another|some)\b)(?P<who>.+?)"
+                    r"\s+(?:to|into|in)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
+_FIELD_NOUNS = {"field", "box", "textbox", "input", "text", "textarea", "searchbox", "form", "cart", "basket"}
+
+
+def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0) -> set[int]:
+    """Where the values joined stand: "add the user X to the group Y", "put X into that Y group": a named
+    thing joins another named thing (both exist); not "add a group", "put 'abc' into the Name field"."""
+    m = _JOINS.match(clause, at)
+    if not m:
+        return set()
+    who = [s for s in spans if m.start("who") <= s[0] and s[1] <= m.end("who") and s[3] == "literal"]
+    where = [s for s in spans if m.start("where") <= s[0] and s[1] <= m.end("where") and s[3] == "literal"]
+    nouns = {w.lower() for w in re.findall(r"[A-Za-z]+", m.group("where"))}
+    quoted = _QUOTED.search(m.group("who")) is not None
+    return {a for a, _, _, _ in where} if who and where and not quoted and not nouns & _FIELD_NOUNS else set()
 
 
 def _made(clause: str, spans: list[tuple[int, int]]) -> re.Match[str] | None:

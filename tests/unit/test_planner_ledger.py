@@ -129,3 +129,31 @@ def test_the_signed_in_users_own_password_form_is_left_alone_unless_asked() -> N
     assert not [c for c in choices(task, form, Ledger(task)) if c.verb == "fill"]
     task = read_task("change my password to 'Fjord-Lantern-83'")
     assert [c for c in choices(task, form, Ledger(task)) if c.verb == "fill"]
+
+
+def test_an_option_picked_in_a_transfer_list_is_chosen_only_once_moved() -> None:
+    ledger = Ledger(read_task("add the user yusuf to the group Curators"))
+    users = _obs({"role": "link", "name": "Curators", "tag": "a"}, {"role": "link", "name": "yusuf", "tag": "a"},
+                 title="Select user to change")
+    ledger.record("click", users.elements[0], None, users, set())  # a filter link "Curators" sets nothing
+    assert [p.text for p in ledger.missing()] == ["yusuf", "Curators"]
+    ledger.record("click", users.elements[1], None, users, set())
+    form = _obs({"role": "listbox", "tag": "select", "name": "Available groups", "options": ["Archivists", "Curators"]},
+                {"role": "button", "tag": "button", "name": "Choose selected groups", "disabled": True},
+                {"role": "listbox", "tag": "select", "name": "Chosen groups", "options": []}, title="Change user")
+    ledger.record("select", form.elements[0], "Curators", form, set())
+    ledger.moved(form)
+    assert [p.text for p in ledger.missing()] == ["Curators"]  # picked, not yet chosen: saving now would drop it
+    moved = _obs({"role": "listbox", "tag": "select", "name": "Available groups", "options": ["Archivists"]},
+                 {"role": "button", "tag": "button", "name": "Choose selected groups"},
+                 {"role": "listbox", "tag": "select", "name": "Chosen groups", "options": ["Curators"]}, title="Change user")
+    ledger.moved(moved)
+    assert not ledger.missing()
+
+
+def test_a_list_that_already_shows_the_value_needs_no_change() -> None:
+    ledger = Ledger(read_task("File a new request: full name Ada Lovelace, department Finance"))
+    form = _obs({"role": "combobox", "tag": "select", "name": "Department", "label": "Department",
+                 "options": ["Finance", "Sales"], "value": "Finance"}, title="Service request")
+    ledger.preset(form, set())
+    assert [p.text for p in ledger.missing()] == ["Ada Lovelace"]

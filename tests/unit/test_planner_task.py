@@ -102,3 +102,11 @@ def test_a_thing_said_to_be_called_otherwise_is_renamed() -> None:
     new = next(v for v in task.values if v.text == "Field Operations")
     assert new.replaces == "Field Ops" and new.field == (stem("name"),)
     assert read_task("rename the group Auditors as Inspectors").values[-1].replaces == "Auditors"
+
+
+def test_a_named_thing_joining_another_is_an_edit_with_a_value_to_choose() -> None:
+    task = read_task("Log in as admin with the password in secret PW and put the user yusuf into the Curators group")
+    assert task.clause_intents == ("login", "edit")
+    assert [(v.text, v.choose) for v in task.values if v.clause == 1] == [("yusuf", False), ("Curators", True)]
+    assert read_task("add a group named Cooks").intents == ("create",)
+    assert not any(v.choose for v in read_task('put "abc" into the Name field').values)
