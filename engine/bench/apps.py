@@ -97,7 +97,7 @@ class DjangoAdmin:
         self._manage("shell", "-c", code)
 
     def load(self, setup: dict[str, Any] | None) -> None:
-        """A fresh database for one case, with its groups and users (the server keeps running:
+        """A fresh database for one case, with its groups and users and their groups (the server keeps running:
         Django opens a connection per request, so the next request reads the new file)."""
         shutil.copy(self.template, self.db)
         lines = ["from django.contrib.auth.models import Group, User"]
@@ -106,6 +106,8 @@ class DjangoAdmin:
         for user in (setup or {}).get("users", []):
             lines.append(f"u = User.objects.create_user({user['username']!r}, password={user['password']!r}); "
                          f"u.is_staff = {bool(user.get('staff'))!r}; u.save()")
+            for group in user.get("groups", []):  # created above: the case lists them in `groups`
+                lines.append(f"u.groups.add(Group.objects.get(name={group!r}))")
         if len(lines) > 1:
             self._shell("\n".join(lines))
 

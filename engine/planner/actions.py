@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bots.observe import Element, Observation
 from engine.planner.prompts import format_action
-from engine.planner.ledger import TRANSFER, is_finder
+from engine.planner.ledger import TRANSFER, TRANSFER_OUT, is_finder, picks_right
 from engine.planner.task import STOP as STOP_WORDS
 from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SAME_THING, SUBMIT_WORDS, Task, Value, content,
                                  intent_of, norm, says, stem, without_values, words)
@@ -347,6 +347,8 @@ def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) 
         if norm(opt) == current:
             continue
         match = next((v for v in open_values if norm(v.text) == norm(opt)), None)
+        if match is not None and match.choose and el.role == "listbox" and not picks_right(match, el):
+            continue  # in the other list of a transfer pair: picking it there would move it the wrong way
         s = (5.0 + 0.5 * sc.relevance(el)) if match else 0.3 * sc.relevance(el, set(words(opt)) & sc.want) - 1.5
         clause = match.clause if match else None
         lead = set(words(opt)[:1])  # an option that is the action: "Delete selected groups"
@@ -411,7 +413,14 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         extra = [w for w in said if w not in {stem(x) for x in SUBMIT_WORDS}]
         s += 4.0 - 0.8 * len(extra) + (0.5 if len(said) == 1 else 0.0)
     if ledger.picked and el.role == "button" and TRANSFER.search(el.name):
-        s += 6.0  # an option picked in a transfer list is chosen by the button that moves it
+        # an option picked in a transfer list is chosen (or taken out) by the button that moves it that way
+        out = any(v.leave for v in ledger.open_values() if v.text in ledger.picked)
+        s += 6.0 if bool(TRANSFER_OUT.search(el.name)) == out else -2.0
+    if submits and not ledger.missing():
+        s += 3.0  # every part is done in this form: send it
+    if re.search(r"\b(?:all|every|everything)\b", el.name, re.I) and not re.search(r"\b(?:all|every|each|both)\b",
+                                                                                  task.instruction, re.I):
+        s -= 3.0  # "Remove all groups", "Delete all": more than the instruction asks
     if ledger.asks_confirmation(sc.obs) and own & {stem(w) for w in ("yes", "confirm", "sure", "ok", "delete")}:
         s += 2.5
     negative = own & NEGATIVE

@@ -22,7 +22,18 @@ _REFUSED = re.compile(r"\b(invalid|incorrect|error|wrong|required|please correct
                       r"try again|does not match|must be|cannot be|too short|already exists)\b", re.I)
 # A transfer list ("Available groups" -> "Chosen groups"): picking an option in the first list is only
 # half of choosing it; the button that moves the picked options is the other half.
-TRANSFER = re.compile(r"\b(?:choose|add|move|include|assign)\s+(?:the\s+)?selected\b|^\s*(?:→|»|>|>>|⟶|➔)\s*$", re.I)
+TRANSFER = re.compile(r"\b(?:choose|add|move|include|assign|remove)\s+(?:the\s+)?selected\b|^\s*(?:→|»|>|>>|⟶|➔|←|«|<|<<)\s*$",
+                      re.I)
+TRANSFER_OUT = re.compile(r"\bremove\b|^\s*(?:←|«|<|<<)\s*$", re.I)
+# The list of what is chosen ("Chosen groups"), as against what is available to choose.
+CHOSEN_LIST = re.compile(r"\b(?:chosen|selected|assigned|current|members?)\b", re.I)
+
+
+def picks_right(value: Value, el: Element) -> bool:
+    """An option to choose is picked in the list of what is available, one to take out in the list of
+    what is chosen (picking it in the other list would move it the wrong way)."""
+    title = " ".join((el.label or el.name).split()[:3])  # "Chosen groups", not the help text after it
+    return value.leave == bool(CHOSEN_LIST.search(title))
 _SUCCESS = re.compile(r"\b(success|successfully|thank you|has been|was (added|created|changed|deleted|saved|"
                       r"updated|removed|sent|submitted))\b", re.I)
 
@@ -261,7 +272,10 @@ class Ledger:
         if verb == "select" and value is not None:
             self.dirty = True
             if el.role == "listbox" and any(e.role == "button" and TRANSFER.search(e.name) for e in obs.elements):
-                self.picked[value] = el.fingerprint  # chosen once moved to the other list (``moved``)
+                asked = next((p.value for p in self.missing() if p.value is not None and p.value.choose
+                              and norm(p.value.text) == norm(value)), None)
+                if asked is None or picks_right(asked, el):
+                    self.picked[value] = el.fingerprint  # chosen once moved to the other list (``moved``)
                 return
             chosen = set(words(value))
             self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",

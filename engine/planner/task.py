@@ -173,6 +173,7 @@ class Value(BaseModel):
     context: bool = Field(False, description="'For the user @donec, ...': where to act, not what to do.")
     choose: bool = Field(False, description="'add X to the group Y': Y is chosen in a list or ticked, never "
                                             "typed or clicked by name (a filter link 'Y' sets nothing).")
+    leave: bool = Field(False, description="'remove X from the group Y': Y is taken out of X's chosen list.")
     clause: int = 0
 
     @property
@@ -420,8 +421,11 @@ def read_task(instruction: str) -> Task:
         if intent == "create" and verb in ("make", "mark") and _made(clause, [(a, b) for a, b, _, _ in spans]):
             intent = "edit"  # "make the group X expire": it exists already
         joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
-        if joined:
-            intent = "edit"  # "add the user X to the group Y": X changes, Y is chosen on X's page
+        left = _joins(clause, spans, m.start("verb"), _LEAVES) if intent in ("delete", None) and m else set()
+        if joined or left:
+            # "add the user X to the group Y": X changes, Y is chosen on X's page; "remove X from the
+            # group Y" takes Y out of X's chosen list (it deletes nothing)
+            intent, verb = "edit", "edit" 
         clause_intents.append(intent)
         clause_values: list[Value] = []
         prev_end = skip
@@ -445,7 +449,7 @@ def read_task(instruction: str) -> Task:
             if case:
                 v = v.upper() if case.group("up") else v.lower()
             value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci,  # type: ignore[arg-type]
-                          choose=a in joined)
+                          choose=a in joined | left, leave=a in left)
             clause_values.append(value)
             prev_end = b
         for m in re.finditer(r"\bthe value of (?:the )?([A-Za-z][A-Za-z ]{1,30}?)(?= into| in| to|$|,)", clause, re.I):
@@ -519,13 +523,15 @@ _MADE_WHAT = re.compile(r"\s+(?:an?\s+|as\s+(?:an?\s+)?)?(?P<neg>not\s+(?:an?\s+
 
 _JOINS = re.compile(r"\s*(?:please\s+)?(?:add|put|assign|move|include)\s+(?!(?:a|an|new|another|some)\b)(?P<who>.+?)"
                     r"\s+(?:to|into|in)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
+_LEAVES = re.compile(r"\s*(?:please\s+)?(?:remove|take|drop|withdraw|unassign)\s+(?P<who>.+?)"
+                     r"\s+(?:out\s+of|from)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
 _FIELD_NOUNS = {"field", "box", "textbox", "input", "text", "textarea", "searchbox", "form", "cart", "basket"}
 
 
-def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0) -> set[int]:
+def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0, rx: re.Pattern[str] = _JOINS) -> set[int]:
     """Where the values joined stand: "add the user X to the group Y", "put X into that Y group": a named
     thing joins another named thing (both exist); not "add a group", "put 'abc' into the Name field"."""
-    m = _JOINS.match(clause, at)
+    m = rx.match(clause, at)
     if not m:
         return set()
     who = [s for s in spans if m.start("who") <= s[0] and s[1] <= m.end("who") and s[3] == "literal"]

@@ -157,3 +157,18 @@ def test_a_list_that_already_shows_the_value_needs_no_change() -> None:
                  "options": ["Finance", "Sales"], "value": "Finance"}, title="Service request")
     ledger.preset(form, set())
     assert [p.text for p in ledger.missing()] == ["Ada Lovelace"]
+
+
+def test_taking_a_member_out_picks_it_in_the_chosen_list_and_deletes_nothing() -> None:
+    task = read_task("remove the user yusuf from the group Curators")
+    assert task.intents == ("edit",) and not [p for p in task.parts if p.kind == "action"]
+    ledger = Ledger(task)
+    form = _obs({"role": "link", "name": "yusuf", "tag": "a"},
+                {"role": "listbox", "tag": "select", "name": "Available groups", "options": ["Curators"]},
+                {"role": "button", "tag": "button", "name": "Remove selected groups"},
+                {"role": "listbox", "tag": "select", "name": "Chosen groups", "options": ["Curators"]}, title="Change user")
+    ledger.record("click", form.elements[0], None, form, set())
+    ledger.record("select", form.elements[1], "Curators", form, set())  # the wrong list: it would add it
+    assert not ledger.picked
+    ledger.record("select", form.elements[3], "Curators", form, set())
+    assert ledger.picked and [p.text for p in ledger.missing()] == ["Curators"]
