@@ -133,7 +133,7 @@ class Scorer:
             self.want |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(i) or "", ())}
         self.want |= {s for w in self.want for s in SAME_THING.get(w, ())}
         # The work is done in the order it is written: the earliest open clause's words count more.
-        first = min(open_clauses, default=None)
+        first = min(clauses, default=None) if clauses else None  # none open: no order to keep
         self.first: set[str] = set()
         if first is not None and first < len(task.clauses) and len(open_clauses) > 1:
             self.first = {w for w in content(without_values(task.clauses[first]))} - value_words

@@ -569,8 +569,9 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
             out.append(Part(kind="attribute", text=made.group("w"), words=ws, clause=ci, off=bool(made.group("neg"))))
     for m in _ATTRIBUTE.finditer(clause):
         group = next(g for g in ("a", "b", "c", "d") if m.group(g))
-        if group == "a" and (made is not None or re.match(r"\s+(?:named|called|titled)\b", clause[m.end():], re.I)):
-            continue  # read above, past the thing's name; "make a group named X" names what is made
+        if group == "a" and (made is not None or re.match(r"\s+(?:named|called|titled)\b", clause[m.end():], re.I)
+                             or re.match(r"(?:make|mark)\s+an?\s", m.group(0), re.I)):
+            continue  # read above, past the thing's name; "make a group (named X)" says what is made
         if any(m.start(group) < e and s < m.end(group) for s, e in spans + taken_away):
             continue  # "with the username alice": a value, not an attribute; one taken away is done above
         attr = m.group(group)
