@@ -124,6 +124,7 @@ class Scorer:
         docs = [element_words(e) | set(words(e.context)) for e in self.controls] or [set()]
         df: Counter[str] = Counter(w for d in docs for w in d)
         self.idf = {w: math.log(1 + len(docs) / c) for w, c in df.items()}
+        self.says_all = bool(re.search(r"\b(?:all|every|each|both)\b", task.instruction, re.I))
         self.page_words = set(words(obs.title)) | {w for e in obs.elements if e.role == "heading" for w in words(e.name)}
         open_clauses = clauses if clauses else set(range(len(task.clauses)))
         value_words = {w for v in task.values for w in words(v.text)}
@@ -136,7 +137,7 @@ class Scorer:
         first = min(clauses, default=None) if clauses else None  # none open: no order to keep
         self.first: set[str] = set()
         if first is not None and first < len(task.clauses) and len(open_clauses) > 1:
-            self.first = {w for w in content(without_values(task.clauses[first]))} - value_words
+            self.first = set(content(without_values(task.clauses[first]))) - value_words
             self.first |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(first) or "", ())}
             self.first |= {s for w in self.first for s in SAME_THING.get(w, ())}
 
@@ -414,12 +415,10 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         s += 4.0 - 0.8 * len(extra) + (0.5 if len(said) == 1 else 0.0)
     if ledger.picked and el.role == "button" and TRANSFER.search(el.name):
         # an option picked in a transfer list is chosen (or taken out) by the button that moves it that way
-        out = any(v.leave for v in ledger.open_values() if v.text in ledger.picked)
-        s += 6.0 if bool(TRANSFER_OUT.search(el.name)) == out else -2.0
+        s += 6.0 if bool(TRANSFER_OUT.search(el.name)) == ledger.takes_out() else -2.0
     if submits and not ledger.missing():
         s += 3.0  # every part is done in this form: send it
-    if re.search(r"\b(?:all|every|everything)\b", el.name, re.I) and not re.search(r"\b(?:all|every|each|both)\b",
-                                                                                  task.instruction, re.I):
+    if not sc.says_all and re.search(r"\b(?:all|every|everything)\b", el.name, re.I):
         s -= 3.0  # "Remove all groups", "Delete all": more than the instruction asks
     if ledger.asks_confirmation(sc.obs) and own & {stem(w) for w in ("yes", "confirm", "sure", "ok", "delete")}:
         s += 2.5

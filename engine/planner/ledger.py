@@ -111,6 +111,15 @@ class Ledger:
                     self.done[i] = self._form[i] = f"already chosen in {el.name or el.label}"
                     break
 
+    def _choice_asked(self, option: str) -> Value | None:
+        """The open value to choose that ``option`` is."""
+        return next((p.value for p in self.missing() if p.value is not None and p.value.choose
+                     and norm(p.value.text) == norm(option)), None)
+
+    def takes_out(self) -> bool:
+        """Options picked in a transfer list wait to be taken out of the chosen list (not moved into it)."""
+        return any((v := self._choice_asked(o)) is not None and v.leave for o in self.picked)
+
     def moved(self, obs: Observation) -> None:
         """Options picked in a transfer list that now stand in another list: chosen."""
         for value, source in list(self.picked.items()):
@@ -272,8 +281,7 @@ class Ledger:
         if verb == "select" and value is not None:
             self.dirty = True
             if el.role == "listbox" and any(e.role == "button" and TRANSFER.search(e.name) for e in obs.elements):
-                asked = next((p.value for p in self.missing() if p.value is not None and p.value.choose
-                              and norm(p.value.text) == norm(value)), None)
+                asked = self._choice_asked(value)
                 if asked is None or picks_right(asked, el):
                     self.picked[value] = el.fingerprint  # chosen once moved to the other list (``moved``)
                 return

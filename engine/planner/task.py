@@ -425,7 +425,7 @@ def read_task(instruction: str) -> Task:
         if joined or left:
             # "add the user X to the group Y": X changes, Y is chosen on X's page; "remove X from the
             # group Y" takes Y out of X's chosen list (it deletes nothing)
-            intent, verb = "edit", "edit" 
+            intent, verb = "edit", "edit"
         clause_intents.append(intent)
         clause_values: list[Value] = []
         prev_end = skip

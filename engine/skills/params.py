@@ -144,12 +144,8 @@ def covered(text: str, filled: dict[str, Filled]) -> list[tuple[int, int]]:
     """Character ranges of ``text`` that hold param values."""
     out = []
     for f in filled.values():
-        if f.start >= 0 and f.end > f.start:
+        if 0 <= f.start < f.end:
             out.append((f.start, f.end))
-        elif f.start >= 0:
-            n = len(f.value) if text[f.start:f.start + len(f.value)].lower() == f.value.lower() else 0
-            n += 2 if n and text[f.start + n:f.start + n + 2] in ("'s", "’s") else 0
-            out.append((f.start, f.start + n))
     return out
 
 
