@@ -27,13 +27,14 @@ from engine.config import Settings, get_settings
 from engine.errors import ConfigError
 
 SUITES = Path(__file__).with_name("suites")
-# "held_out" and "held_out_2" were measured untouched once and are tuned on since; "held_out_3" never is.
-SPLITS = ("tuned", "held_out", "held_out_2", "held_out_3")
+# "held_out", "held_out_2", "tuned_2" and "tuned_3" were measured untouched once and are tuned on since;
+# "held_out_3" never is.
+SPLITS = ("tuned", "held_out", "held_out_2", "tuned_2", "tuned_3", "held_out_3")
 
 
 class Case(BaseModel):
     id: str
-    split: Literal["tuned", "held_out", "held_out_2", "held_out_3"]
+    split: Literal["tuned", "held_out", "held_out_2", "tuned_2", "tuned_3", "held_out_3"]
     instruction: str
     start: str | None = None
     setup: dict[str, Any] = Field(default_factory=dict)

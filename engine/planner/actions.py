@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from bots.observe import Element, Observation
+from engine.dates import TYPED_INPUTS, input_value
 from engine.planner.prompts import format_action
-from engine.planner.ledger import TRANSFER, TRANSFER_OUT, is_finder, picks_right
+from engine.planner.ledger import TRANSFER, TRANSFER_OUT, is_finder, option_is, picks_right
 from engine.planner.task import STOP as STOP_WORDS
 from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SAME_THING, SUBMIT_WORDS, Task, Value, content,
                                  intent_of, norm, says, stem, without_values, words)
@@ -106,8 +107,10 @@ def _shape_fit(value: Value, el: Element) -> float:
         return 1.0 if stem("password") in value.field else -2.5
     if "@" in text:
         return 2.0 if el.type == "email" or stem("email") in own else -0.5
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return 2.0 if el.type == "date" or stem("date") in own else 0.0
+    if el.type in TYPED_INPUTS:  # a date or time input takes only a value of its kind
+        return 2.0 if input_value(el.type, text) is not None else -3.0
+    if input_value("date", text) is not None:
+        return 1.0 if stem("date") in own else 0.0
     if re.fullmatch(r"[\d.,]+", text):
         return 1.0 if el.type == "number" else 0.0
     return 0.0
@@ -132,6 +135,8 @@ class Scorer:
                      for w in content(without_values(c))} - value_words or set(task.words) - value_words
         for i in open_clauses:
             self.want |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(i) or "", ())}
+        # What a value is, where the instruction's words do not say it ("abennett's e-mail": a user).
+        self.want |= {w for v in task.values if v.clause in open_clauses and v.kind == "literal" for w in v.field}
         self.want |= {s for w in self.want for s in SAME_THING.get(w, ())}
         # The work is done in the order it is written: the earliest open clause's words count more.
         first = min(clauses, default=None) if clauses else None  # none open: no order to keep
@@ -299,14 +304,18 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     open_texts = {v.text for v in ledger.open_values()}
     for value in task.values:
         intent = ledger.clause_intent(value.clause)
-        if value.context or intent in ("click", "select", "check") or (intent == "open" and not is_finder(el)):
-            continue  # "for the user @donec" says where; "press Search" names a button; "open X" may search X
+        if value.context or value.choose or intent in ("click", "select", "check") or (intent == "open" and not is_finder(el)):
+            continue  # "for the user @donec" says where; "press Search" names a button; "open X" may search X;
+            # a group to join is picked in its list, never typed
         if value.kind == "lookup":
             found = looked_up(sc.obs, value.text)
             if found is not None and value.text in open_texts and not typed and not (el.value or ""):
                 out.append(_choice("fill", el, found, 2.5 + 1.0 * fit(value.field, el, sc.page_words), value.clause))
             continue
-        if value.text in typed or (el.value or "") == value.text:
+        typed_as = input_value(el.type, value.text)
+        if typed_as is None:
+            continue  # "3:45 PM" is no date: that field cannot hold it
+        if value.text in typed or (el.value or "") == typed_as:
             continue
         if typed:
             continue  # never type over what this run put into the field (the login's password)
@@ -328,7 +337,7 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
             s += 3.0
         if is_finder(el):
             s -= 2.5  # a search box sets no value: typing there only finds (and only a find needs it)
-        out.append(_choice("fill", el, value.text, s - order, value.clause))
+        out.append(_choice("fill", el, typed_as, s - order, value.clause))
     return out
 
 
@@ -342,12 +351,12 @@ def _same_field(task: Task, value: Value) -> bool:
 def _selects(sc: Scorer, el: Element, open_values: list[Value], ledger: Ledger) -> list[Choice]:
     out = []
     current = norm(el.value or "")
-    wanted = {norm(v.text) for v in open_values}
     options = list(el.options or ())
-    for opt in [o for o in options if norm(o) in wanted] + [o for o in options[:MAX_OPTIONS] if norm(o) not in wanted]:
+    asked = [o for o in options if any(option_is(o, v.text) for v in open_values)]
+    for opt in asked + [o for o in options[:MAX_OPTIONS] if o not in asked]:
         if norm(opt) == current:
             continue
-        match = next((v for v in open_values if norm(v.text) == norm(opt)), None)
+        match = next((v for v in open_values if option_is(opt, v.text)), None)
         if match is not None and match.choose and el.role == "listbox" and not picks_right(match, el):
             continue  # in the other list of a transfer pair: picking it there would move it the wrong way
         s = (5.0 + 0.5 * sc.relevance(el)) if match else 0.3 * sc.relevance(el, set(words(opt)) & sc.want) - 1.5
@@ -413,7 +422,8 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         said = [w for w in words(el.name) if w not in {stem(x) for x in STOP_WORDS}]
         extra = [w for w in said if w not in {stem(x) for x in SUBMIT_WORDS}]
         s += 4.0 - 0.8 * len(extra) + (0.5 if len(said) == 1 else 0.0)
-    if ledger.picked and el.role == "button" and TRANSFER.search(el.name):
+    transfers = bool(ledger.picked) and el.role == "button" and bool(TRANSFER.search(el.name))
+    if transfers:
         # an option picked in a transfer list is chosen (or taken out) by the button that moves it that way
         s += 6.0 if bool(TRANSFER_OUT.search(el.name)) == ledger.takes_out() else -2.0
     if submits and not ledger.missing():
@@ -423,7 +433,7 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     if ledger.asks_confirmation(sc.obs) and own & {stem(w) for w in ("yes", "confirm", "sure", "ok", "delete")}:
         s += 2.5
     negative = own & NEGATIVE
-    if negative and not negative & sc.want:
+    if negative and not negative & sc.want and not transfers:  # "Remove selected" moves what was asked
         s -= 3.0
     if any(phrase in norm(el.name) for phrase in LEAVING) and not task.has("logout"):
         s -= 4.0

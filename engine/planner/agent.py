@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 TOP_K = 8  # actions the model sees
 MODEL_WEIGHT = 0.5  # weight of the mean token log-likelihood against the prior
-MAX_STEPS = 16
+MAX_STEPS = 16  # at least; an instruction of many parts gets STEPS_PER_PART for each
+STEPS_PER_PART = 4
 PROMPT_CHARS = 1600
 SETTLE_S = 0.15
 CONFIRM_WAITS = 2  # observations to wait for the page's confirmation once every part is done
@@ -78,13 +79,14 @@ def _output_name(text: str, taken: set[str]) -> str:
 class Agent:
     """One planning run of one instruction on one bot session."""
 
-    def __init__(self, planner: Planner, session: Session, instruction: str, *, max_steps: int = MAX_STEPS,
+    def __init__(self, planner: Planner, session: Session, instruction: str, *, max_steps: int | None = None,
                  done_when: Callable[[], Awaitable[bool]] | None = None, sample: bool = False,
                  seed: int | None = None, temperature: float = 1.0) -> None:
         self.planner, self.session, self.instruction = planner, session, instruction
         self.task = read_task(instruction)
         self.ledger = Ledger(self.task)
-        self.max_steps, self.done_when = max_steps, done_when
+        self.max_steps = max_steps or max(MAX_STEPS, STEPS_PER_PART * len(self.task.parts))
+        self.done_when = done_when
         self.sample, self.seed, self.temperature = sample, seed, temperature
         self.steps: list[Step] = []
         self.decisions: list[Decision] = []
@@ -109,7 +111,8 @@ class Agent:
 
     async def _loop(self) -> RpaError | None:
         before: Observation | None = None
-        waits = idle = 0
+        waits = idle = done_seen = 0
+        visited: set[str] = set()  # pages this run has been on: coming back to one is no progress
         for n in range(self.max_steps):
             if self.done_when is not None and await self.done_when():
                 return None
@@ -129,6 +132,8 @@ class Agent:
             self.ledger.kept(obs, page_words)
             self.ledger.moved(obs)
             self.ledger.preset(obs, page_words)
+            if len(self.ledger.done) > done_seen:
+                idle = 0  # the last step's effect shows on this page (an option now in the chosen list)
             cands = choices(self.task, obs, self.ledger)
             if not cands or (cands[0].prior < 0.5 and not self.ledger.complete()):
                 cands.append(Choice(verb="stuck", answer="stuck", prior=0.0, score=0.0))
@@ -169,7 +174,12 @@ class Agent:
                         return BusinessError(step.id, f"the site says \"{said}\" (after {len(self.ledger.refusals)} "
                                              f"tries of \"{self.instruction}\")")
             before = obs
-            idle = 0 if len(self.ledger.done) > done_before or self.ledger.last_submit else idle + 1
+            visited.add(obs.url)
+            if len(self.ledger.done) > done_before or self.ledger.last_submit:
+                idle = 0
+            elif self.session.page.url in visited:
+                idle += 1  # a page not seen before is a way on (a list, then a record), not wandering
+            done_seen = len(self.ledger.done)
             if idle >= MAX_IDLE:  # wandering: nothing on these pages does what is left
                 return self._missing(await observe(self.session.page))
         return self._missing(obs) if not self.ledger.complete() else self._unconfirmed(obs)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from bots.observe import Element, Observation
+from engine.dates import TYPED_INPUTS, input_value
 from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, says, stem, words
 
 _ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
@@ -27,6 +28,12 @@ TRANSFER = re.compile(r"\b(?:choose|add|move|include|assign|remove)\s+(?:the\s+)
 TRANSFER_OUT = re.compile(r"\bremove\b|^\s*(?:←|«|<|<<)\s*$", re.I)
 # The list of what is chosen ("Chosen groups"), as against what is available to choose.
 CHOSEN_LIST = re.compile(r"\b(?:chosen|selected|assigned|current|members?)\b", re.I)
+
+
+def option_is(option: str, text: str) -> bool:
+    """The option is that value: the same words, or the last part of a label that says where it belongs
+    ("Authentication and Authorization | user | Can change user" is "Can change user")."""
+    return norm(option) == norm(text) or norm(re.split(r"\s+[|›»>/]\s+", option)[-1]) == norm(text)
 
 
 def picks_right(value: Value, el: Element) -> bool:
@@ -114,7 +121,7 @@ class Ledger:
     def _choice_asked(self, option: str) -> Value | None:
         """The open value to choose that ``option`` is."""
         return next((p.value for p in self.missing() if p.value is not None and p.value.choose
-                     and norm(p.value.text) == norm(option)), None)
+                     and option_is(option, p.value.text)), None)
 
     def takes_out(self) -> bool:
         """Options picked in a transfer list wait to be taken out of the chosen list (not moved into it)."""
@@ -126,7 +133,7 @@ class Ledger:
             if any(e.role == "listbox" and e.fingerprint != source and norm(value) in {norm(o) for o in e.options or ()}
                    for e in obs.elements):
                 del self.picked[value]
-                self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",
+                self._mark(lambda p: p.value is not None and option_is(value, p.value.text), f"chose {value}",
                            in_form=True)
 
     def abandon(self) -> None:
@@ -246,6 +253,8 @@ class Ledger:
             return
         own = element_words(el)
         if verb == "fill" and value is not None:
+            if el.type in TYPED_INPUTS:  # "2016-12-14" typed for "12/14/2016": the books keep the instruction's text
+                value = next((v.text for v in self.task.values if input_value(el.type, v.text) == value), value)
             # A fill replaces what the field held: a value typed or kept there before is no longer set.
             for i, part in enumerate(self.task.parts):
                 held = part.value.text if part.value is not None else None
@@ -286,7 +295,7 @@ class Ledger:
                     self.picked[value] = el.fingerprint  # chosen once moved to the other list (``moved``)
                 return
             chosen = set(words(value))
-            self._mark(lambda p: p.value is not None and norm(p.value.text) == norm(value), f"chose {value}",
+            self._mark(lambda p: p.value is not None and option_is(value, p.value.text), f"chose {value}",
                        in_form=True)
             self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & chosen), f"chose {value}",
                        in_form=True)

@@ -19,7 +19,7 @@ from loguru import logger
 from bots.observe import Observation
 from engine.config import Settings
 from engine.plan import Plan
-from engine.planner.agent import MAX_STEPS, Agent, build_plan, plan_name
+from engine.planner.agent import Agent, build_plan, plan_name
 from engine.planner.cache import CacheKey, PlanCache
 from engine.planner.inference import Ranked
 from engine.planner.models import PlanningResult
@@ -65,7 +65,7 @@ class Planner:
         return await asyncio.to_thread(self.rank_sync, messages, answers, **kw)
 
     async def act(self, session: Session, instruction: str, *, url: str | None, params: dict[str, str] | None = None,
-                  max_steps: int = MAX_STEPS, done_when: Callable[[], Awaitable[bool]] | None = None,
+                  max_steps: int | None = None, done_when: Callable[[], Awaitable[bool]] | None = None,
                   sample: bool = False, seed: int | None = None, temperature: float = 1.0) -> PlanningResult:
         """Do ``instruction`` on ``session``'s page (opening ``url`` first); the performed steps as a plan."""
         agent = Agent(self, session, instruction, max_steps=max_steps, done_when=done_when, sample=sample,

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.dates import MONTHS, written_dates
 from engine.plan.models import TEMPLATE_RE
 
 # Intents: the words an instruction uses for a kind of work, and the words controls use for it.
@@ -78,17 +79,28 @@ NAMING_CUES = {"as", "named", "called", "titled", "user", "username", "login", "
 CONFIRM_FIELD = re.compile(r"confirm|again|repeat|retype|verif", re.I)
 _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|accept|record|read|tell|"
           r"approve|search|find|go|show|get|select|check|mark|archive|submit|rename|update|register|press|"
-          r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|put|assign|move|include")
-_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|[.;!?](?:\s+|$)|:\s+(?=(?:please\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
-                     rf"\s+and\s+(?:afterwards\s+|also\s+)?(?=(?:{_VERBS})\b))", re.I)
+          r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|put|assign|move|include|"
+          r"take|grant|revoke|keep|leave|confirm")
+# Clauses end at a sentence's end, "then", and "and" or a comma before a verb (an adverb may come first:
+# "and permanently remove"); a colon before a verb ("Two things: first create ...").
+_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<!\bi\.e)(?<!\be\.g)[.;!?](?:\s+|$)|"
+                     rf":\s+(?=(?:please\s+|first\s+|firstly\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
+                     rf",?\s+(?:and|but|so)\s+(?:afterwards\s+|also\s+|[a-z]+ly\s+)?(?=(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
 # Connectives before the verb ("First log in", "Once you are signed in, ...") are not it.
 LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then|first|firstly|next|finally|lastly|once|when|after)\s+"
                   r"(?:(?:you|we|i)\s+(?:are|have|am|'re|'ve)\s+|(?:you|we)'(?:re|ve)\s+)?)*(?P<verb>[A-Za-z]+)"
                    r"(?:\s+(?P<particle>in|out|on|off|into|up)\b)?", re.I)
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|(?<![A-Za-z0-9])\'([^\']+)\'(?![A-Za-z0-9])')
-_SECRET_NAMED = re.compile(r"\bsecret\s+(?:named\s+|called\s+)?([A-Za-z_][A-Za-z0-9_]*)", re.I)
-_TOKEN = re.compile(r"[@#]?[A-Za-z0-9][A-Za-z0-9@._+\-/:]*[A-Za-z0-9]|[@#]?[A-Za-z0-9]")
+# A secret by its name: "secret DJANGO_PW", "the secret named PW", "the DJANGO_PW secret". Before the word
+# only a name in the form of an identifier is one (``_IDENT``); after it a plain word is one too ("secret
+# password"), unless an identifier before it is the name ("the DJANGO_PW secret holds the password").
+_SECRET_WORD = re.compile(r"\bsecret\b", re.I)
+_NAME_BEFORE = re.compile(r"\b([A-Za-z_]\w*)\s+$")
+_NAME_AFTER = re.compile(r"\s+(?:named\s+|called\s+)?([A-Za-z_]\w*)", re.I)
+_IDENT = re.compile(r"\w*[A-Z0-9_]\w*")
+# Letters of any script ("María García-López"); an underscore inside a token is part of it ("svc_reporting").
+_TOKEN = re.compile(r"[@#]?[^\W_][\w@.+\-/:]*[^\W_]|[@#]?[^\W_]")
 PREPOSITIONS = {"for", "in", "on", "at", "from", "under", "within", "inside", "of", "by", "near", "beside"}
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
             "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
@@ -102,7 +114,6 @@ KIND_WORDS: dict[str, tuple[str, ...]] = {
     "dropdown": ("combobox",), "list": ("combobox", "listbox"),
 }
 NUMBER_WORDS = set("two three four five six seven eight nine ten eleven twelve dozen".split()) | set(ORDINALS)
-_MONTHS = ("january february march april may june july august september october november december").split()
 
 
 def stem(word: str) -> str:
@@ -124,15 +135,15 @@ SAME_THING = {stem("account"): (stem("user"),), stem("member"): (stem("user"),),
 
 def words(text: str) -> list[str]:
     """Stemmed lower-case words of ``text``."""
-    return [stem(w) for w in re.findall(r"[A-Za-z0-9@]+", text or "")]
+    return [stem(w) for w in re.findall(r"(?:[^\W_]|@)+", text or "")]
 
 
 def content(text: str) -> list[str]:
-    return [stem(w) for w in re.findall(r"[A-Za-z0-9@]+", text or "") if w.lower() not in STOP]
+    return [stem(w) for w in re.findall(r"(?:[^\W_]|@)+", text or "") if w.lower() not in STOP]
 
 
 def norm(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9@]+", (text or "").lower()))
+    return " ".join(re.findall(r"(?:[^\W_]|@)+", (text or "").lower()))
 
 
 def says(intent: str | None, name: str, extra: tuple[str, ...] = ()) -> bool:
@@ -227,6 +238,18 @@ class Task(BaseModel):
         return intent in self.intents
 
 
+def named_secrets(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, name) of each secret ``text`` names."""
+    out = []
+    for m in _SECRET_WORD.finditer(text):
+        before, after = _NAME_BEFORE.search(text[:m.start()]), _NAME_AFTER.match(text, m.end())
+        if before and _IDENT.fullmatch(before.group(1)) and before.group(1).lower() not in STOP:
+            out.append((before.start(1), m.end(), before.group(1)))
+        elif after and after.group(1).lower() not in STOP:
+            out.append((m.start(), after.end(1), after.group(1)))
+    return out
+
+
 def _value_like(token: str, first: bool) -> bool:
     if _ORDINAL.fullmatch(token):
         return False  # "the 3rd textbox" names a position, not a value
@@ -241,12 +264,21 @@ def _value_like(token: str, first: bool) -> bool:
     return any(c.isupper() for c in token[1:])  # 'nODF', 'eBay'
 
 
+# What only a person has: the record it is said of is a user.
+_PERSONAL = re.compile(r"^['’]s\s+(?:\w+\s+)?(?:e-?mail|first\s+name|last\s+name|surname|phone|password|birthday)\b", re.I)
+# "as well", "as usual": no name after "as".
+_AS_WHAT = {"well", "usual", "before", "soon", "needed", "asked", "is", "such", "follows"}
+_STAYS_IN = re.compile(r"\b(?:stays?|remains?|keeps?|kept|staying)\s+(?:\w+\s+)?(?:in|on|as)\s+(?:the\s+)?$", re.I)
+
+
 def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, str, str]]:
     """(start, end, text, kind) of the values of one clause, in order; the verb phrase
     (``clause[:skip]``) holds none. In a login, the word after "using"/"with" is who signs in."""
     cues = NAMING_CUES | ({"using", "with"} if login else set())
     out: list[tuple[int, int, str, str]] = []
     taken: list[tuple[int, int]] = [(0, skip)] if skip else []
+    # An attribute taken away is no value ("keep the account inactive").
+    taken += [(m.start(), m.end()) for m in _ATTRIBUTE_OFF.finditer(clause)]
 
     def add(a: int, b: int, text: str, kind: str) -> None:
         if text.strip() and not any(a < e and s < b for s, e in taken):
@@ -255,10 +287,12 @@ def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, 
 
     for m in TEMPLATE_RE.finditer(clause):
         add(m.start(), m.end(), m.group(0), "secret" if m.group(1) == "secrets" else "param")
-    for m in _SECRET_NAMED.finditer(clause):
-        add(m.start(), m.end(), "{{ secrets.%s }}" % m.group(1), "secret")
+    for a, b, name in named_secrets(clause):
+        add(a, b, "{{ secrets.%s }}" % name, "secret")
     for m in _QUOTED.finditer(clause):
         add(m.start(), m.end(), next(g for g in m.groups() if g is not None), "literal")
+    for a, b, _ in written_dates(clause):  # "March 3, 2021" is one value, its comma no list
+        add(a, b, clause[a:b], "literal")
     tokens = list(_TOKEN.finditer(clause))
     i = 0
     while i < len(tokens):
@@ -266,15 +300,29 @@ def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, 
         prev = tokens[i - 1].group(0).lower() if i else ""
         first = tok.start() == 0
         low = tok.group(0).lower()
-        named = prev in cues and low not in STOP and intent_of(low) is None and low not in cues \
+        # "as alice" names; "mark her as staff" does not (what she is made), nor "account: first name" (no cue)
+        named = (prev in cues or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():])) \
+            and low not in STOP and (i == 0 or clause[tokens[i - 1].end():tok.start()].strip() == "") \
+            and not (prev == "as" and i > 1 and tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")) \
+            and intent_of(low) is None and low not in cues \
             and low not in ("secret", "password") and not (tok.group(0).islower() and low.endswith("ly"))
         # (a lower-case "-ly" word is how it is done: "delete that user completely")
+        named = named and low not in _AS_WHAT
+        before = clause[:tok.start()]
+        if login and re.search(r"\b(?:into|to|onto|on)\s+(?:the\s+)?$", before, re.I) or _STAYS_IN.search(before):
+            i += 1  # "sign into the Django admin" says where; "he stays in Accounting" what is kept
+            continue
+        if re.match(r"['’]s\b", clause[tok.end():]) and low not in STOP and intent_of(low) is None:
+            # "mgarcia's account", "abennett's email address": whose record
+            add(tok.start(), tok.end(), tok.group(0), "literal")
+            i += 1
+            continue
         if _value_like(tok.group(0), first) or named:
             j = i
             # Proper names and months run over several words: "Jane Doe", "March 2026".
             # A name with a number stays whole too: "Contractors 2025", "Room 101".
             while j + 1 < len(tokens) and (tokens[j + 1].group(0)[0].isupper() or (
-                    (tokens[j].group(0).lower() in _MONTHS or tokens[j].group(0)[0].isupper())
+                    (tokens[j].group(0).lower() in MONTHS or tokens[j].group(0)[0].isupper())
                     and tokens[j + 1].group(0).isdigit())) \
                     and clause[tokens[j].end():tokens[j + 1].start()].strip() == "" \
                     and tokens[j + 1].group(0).lower() not in STOP:
@@ -290,7 +338,7 @@ def _plain_words(text: str) -> tuple[str, ...]:
     """Content words of ``text`` that are neither naming cues nor intents (at most the last three)."""
     # "e-mail" is one word, as the field's label writes it ("Email")
     text = re.sub(r"\b([A-Za-z])-([A-Za-z]{2,})\b", r"\1\2", text)
-    got = [stem(w) for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in STOP
+    got = [stem(w) for w in re.findall(r"[A-Za-z]{2,}", text) if w.lower() not in STOP
            and w.lower() not in NAMING_CUES and intent_of(w) is None]
     return tuple(dict.fromkeys(got[-3:]))
 
@@ -299,6 +347,10 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
                  intent: str | None) -> tuple[str, ...]:
     """Stemmed words naming the field of the value at [start, end): the words just before it
     (after the verb phrase or the previous value), else the one word right after it."""
+    owner = re.match(r"['’]s\s+(?:\w+\s+)?(\w+)", clause[end:])
+    if owner:  # "mgarcia's account": the record it names, by the kind said after it (or none)
+        kind = stem(owner.group(1))
+        return SAME_THING.get(kind, (kind,)) if kind in SAME_THING or kind in (stem("user"), stem("group")) else ()
     before = clause[prev_end:start]
     listed = re.split(r"[:;,(]", before)[-1]  # "File a new request: full name Ada": the field is "full name"
     if re.search(r"[A-Za-z]", listed):
@@ -309,7 +361,7 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
         return (stem("name"),)
     if cue in NAMING_CUES - {"as"}:
         return (stem(cue),)
-    if cue in ("as", "using", "with") and intent == "login":
+    if intent == "login" and (cue in ("as", "using", "with") or re.match(r"\s*[/+]", clause[end:])):
         return (stem("user"),)
     got = list(_plain_words(clause[prev_end:start]))
     if not got:
@@ -353,7 +405,8 @@ _LETTER_CASE = re.compile(r"\W*\s*(?:in|using|with)\s+(?:all\s+)?(?:(?P<up>upper
                           r"(?P<low>lower[\s-]?case|small letters))\b", re.I)
 
 
-_SIGN_IN_WITH = re.compile(r"\b(?:with|using|as)\s+(?:the\s+)?(?:user(?:name)?|login|account)\s+\S+|\bas\s+\S+|"
+_SIGN_IN_WITH = re.compile(r"\b(?:with|using|as)\s+(?:the\s+)?(?:user(?:name)?|login|account)\s+\S+|\b(?:as|using)\s+\S+|"
+                           r"^\s*[\w.@-]+\s*[/+]\s*|"  # "admin / secret PW": a user and a password
                            r"\b(?:login|log-in|credentials)\b", re.I)
 _STAYS = re.compile(r"\s+(?:one\s+|group\s+|user\s+|account\s+)?(?:stays|remains|must\s+stay|should\s+stay|"
                     r"must\s+remain|should\s+remain|is\s+kept|stays\s+as\s+it\s+is)\b", re.I)
@@ -362,7 +415,62 @@ _MODAL_PASSIVE = re.compile(r"\b(?:can|could|should|must|may|will|shall|needs? t
 # A thing said to be called, named or spelled something else is renamed.
 NAMING_PARTICIPLES = {"called", "named", "renamed", "spelled", "spelt", "written", "titled", "labelled", "labeled",
                       "known", "shown", "displayed"}
-_MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+|from now on\s+)?(?:have|be)\b", re.I)
+_MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+|from now on\s+)?(?:have|be)\b(?!\s+able\b)", re.I)
+
+
+# Words that ask nothing before what does: a greeting, an assent, a count of what follows, an end ("Hi!",
+# "Yes, I'm sure", "Two things, ...", "Nothing else"). What is kept as it is asks nothing either ("Leave the
+# other groups alone", "Keep him in Sales"); "keep the account inactive" does ask.
+_NOT_ASKED = re.compile(r"\s*(?:hi|hello|hey|dear\s+\w+|thanks?|thank\s+you|cheers|yes|yeah|yep|ok|okay|sure|"
+                        r"nothing\s+(?:else|more)|that'?s\s+(?:all|it)|(?:one|two|three|four|five|several|a\s+few)\s+"
+                        r"(?:things?|tasks?|requests?|changes?|jobs?)(?:\s+please)?)(?:\W+|$)", re.I)
+_KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
+                   r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$", re.I)
+# What happened or is so, told as context: a subject, then a verb that is no request ("hsato is joining the
+# audit team", "jfletcher stepped down", "We don't use it anymore", "She needs to be able to log in").
+_SUBJECT_PRONOUNS = {"i", "we", "he", "she", "they", "it", "this", "that", "there"}
+_TOLD = re.compile(r"(?P<who>[\w.@'-]+(?:\s+[A-Z][\w'-]*)?)(?:\s+(?:(?:is|are|was|were|has|have|had|will|'s)\b|[a-z]+ed\b|"
+                   r"(?:needs|wants)\s+to\s+be\s+able\b|(?:joins|starts|leaves|left|moves|got|gets|works|uses|runs|owns|belongs)\b)"
+                   r"|\s*$)")  # ("Bob needs staff status" asks: it is no context)
+
+
+def _told(clause: str) -> str | None:
+    """The subject of a clause that tells, not asks ("" for a pronoun); None for a clause that asks."""
+    m = _TOLD.match(clause)
+    if m is None or _asked_state(clause) is not None:
+        return None
+    who = m.group("who")
+    first = re.split(r"[\s'’]", who)[0].lower()
+    if first in _SUBJECT_PRONOUNS:
+        return ""
+    if intent_of(first) is not None or re.fullmatch(_VERBS, first) or first in STOP or m.end() == len(clause):
+        return None  # a verb first is a request ("delete X"); a lone word is not a sentence
+    return who
+
+
+# "need a group 'X'", "we need an account for bob": a request to create one.
+_NEED = re.compile(r"^\s*(?:(?:i|we)\s+)?(?:need|want|would\s+like)\s+(?=(?:a|an|another|one\s+more)\s)", re.I)
+_IF_ASKED = re.compile(r"\b(?:if|when|where)\s+(?:asked|prompted|needed|necessary|required)\b", re.I)
+_PARENTHESES = re.compile(r"\s*\(([^()]*)\)")
+
+
+def _restated(clause: str) -> str:
+    """The clause without a remark in parentheses that only says again what it names ("move X from A into
+    B (he should end up only in B)"): every name in it is named outside it too."""
+    def drop(m: re.Match[str]) -> str:
+        inside = {t for t in re.findall(r"\b[A-Z][\w-]*|\S*\d\S*", m.group(1)) if t.lower() not in STOP}
+        outside = clause[:m.start()] + clause[m.end():]
+        return "" if inside and all(re.search(rf"\b{re.escape(t)}\b", outside) for t in inside) else m.group(0)
+    return _PARENTHESES.sub(drop, clause)
+
+
+# An object pronoun right after the verb ("put him in the Auditors group") stands for whom the context named.
+_OBJECT_PRONOUN = re.compile(r"^(\s*(?:please\s+)?[a-z]+\s+)(?:him|her|them|it)\b", re.I)
+_THAT_IS = re.compile(r",?\s*\b(?:i\.e\.?|that is|in other words|namely)[,:]?\s+", re.I)
+
+
+# A thing said to be another now is renamed; the words between the two names end in this.
+_IS_NOW = re.compile(r"\b(?:is|are)\s+now\s+(?:officially\s+|called\s+|named\s+|known\s+as\s+)*(?:the\s+)?", re.I)
 
 
 def _asked_state(clause: str) -> tuple[str, str | None] | None:
@@ -379,34 +487,73 @@ def _asked_state(clause: str) -> tuple[str, str | None] | None:
         return word[:-2] if word.endswith("ed") else word, None
     if _MODAL_STATE.search(clause):
         return "edit", "edit"
+    if _IS_NOW.search(clause):
+        return "rename", "edit"  # "Our Interns group is now officially the Apprentices group"
     return None
+
+
+# "As admin (password: secret PW), the group X should be called Y": a sign-in said before the request.
+_LOGIN_LEAD = re.compile(r"\s*(?:as|using|with)\s+[\w.@-]+\s*(?:\([^)]*\)|[^,]*?\bsecret\b[^,]*)\s*,\s+(?=\S)", re.I)
+
+
+def _login_first(clause: str) -> list[str]:
+    m = _LOGIN_LEAD.match(clause)
+    if m and named_secrets(m.group(0)):
+        return [m.group(0).strip(" ,"), clause[m.end():]]
+    return [clause]
 
 
 def read_task(instruction: str) -> Task:
     """Values, secrets and parts of ``instruction``."""
     text = " ".join(instruction.split())
-    clauses = [c.strip(" ,") for c in _CLAUSE.split(text) if c and c.strip(" ,")]
+    clauses = [part for c in _CLAUSE.split(text) if c and c.strip(" ,") for part in _login_first(c.strip(" ,"))]
     values: list[Value] = []
     parts: list[Part] = []
     intents: list[str] = []
     clause_intents: list[str | None] = []
     # A secret named anywhere is the login's password: no other is assumed ("..., log in and delete X").
-    named_secret = bool(_SECRET_NAMED.search(text)) or "{{ secrets." in text
+    named_secret = bool(named_secrets(text)) or "{{ secrets." in text
+    asking: list[str] = []  # the clauses that ask something: their words are the task's
+    referent = ""  # whom the context named ("hsato is joining the audit team. ... put him in ...")
     for ci, clause in enumerate(clauses):
-        if re.match(r"\s*(?:the\s+)?[\w.@-]+(?:\s+[\w.@-]+)?" + _STAYS.pattern, clause, re.I):
+        # What must not be done asks nothing and holds no value ("but don't touch the user accounts").
+        clause = re.sub(r"[\s,]+(?:and|but|or)?\s*$", "", NEGATED.sub(" ", clause))
+        clause = clause[m.end():] if (m := _NOT_ASKED.match(clause)) else clause
+        if m := _THAT_IS.search(clause):
+            # "X should be allowed to edit users, i.e. grant it the 'Can change user' permission": what
+            # follows says it exactly; "it" is what the words before were about
+            subject = re.match(r"\s*(?:the\s+)?(.+?)\s+(?:should|must|can|could|needs?|is|are|has|have)\b", clause[:m.start()],
+                               re.I)
+            clause = clause[m.end():]
+            if subject:
+                clause = _OBJECT_PRONOUN.sub(lambda p: p.group(1) + "the " + subject.group(1), clause, count=1)
+        told = _told(clause) if clause else ""
+        if not clause or told is not None or _KEPT.match(clause) or \
+                re.match(r"\s*(?:the\s+)?[\w.@-]+(?:\s+[\w.@-]+)?" + _STAYS.pattern, clause, re.I):
+            referent = told or referent
             clause_intents.append(None)
-            continue  # "wendy must stay": what is kept, nothing to do
+            continue  # "wendy must stay", "Hi!", "jfletcher stepped down": nothing to do
+        if referent:
+            clause = _OBJECT_PRONOUN.sub(lambda m: m.group(1) + referent, clause, count=1)
+        clause = _NEED.sub("create ", clause)
+        clause = _restated(clause)
+        clauses[ci] = clause
+        if _IF_ASKED.search(clause) and not any(c.isdigit() or c.isupper() for c in clause[1:]):
+            clause_intents.append(None)
+            continue  # "Confirm the deletion if asked": a step of the work, taken when the page asks it
+        asking.append(clause)
         m = LEAD.match(clause)
         verb = m.group("verb").lower() if m else ""
         intent = intent_of(verb, m.group("particle") or "") if m else None
         enters = verb == "enter" and re.search(r"\bas\s+(?!(?:the|a|an|its|their|his|her)\b)\w", clause, re.I)
-        if (intent in (None, "open") or enters) and _SIGN_IN_WITH.search(clause) and _SECRET_NAMED.search(clause):
-            intent = "login"  # "Open the admin with user admin and the password from secret PW"
-            if m and verb in ("using", "with", "as"):  # "Using admin and the secret PW ...": who signs in
+        if (intent in (None, "open") or enters) and _SIGN_IN_WITH.search(clause) and named_secrets(clause):
+            if m and intent is None:  # "Using admin and the secret PW ...", "admin / secret PW": who signs in
                 m, verb = None, "log in"
+            intent = "login"  # "Open the admin with user admin and the password from secret PW"
         asked_naming = False
         if intent is None and (asked := _asked_state(clause)) is not None:
             verb, intent = asked  # "the group X can be deleted": a request all the same
+            m = None  # its first word is no verb ("abennett's email address should be ...")
             asked_naming = verb == "rename"  # the words around it ("spelled out in full") name no field
         if intent == "read" and verb == "get" and re.search(r"\b(csv|pdf|file)\b", clause, re.I):
             intent = "download"
@@ -420,8 +567,22 @@ def read_task(instruction: str) -> Task:
         spans = _spans(clause, skip, login=intent == "login")
         if intent == "create" and verb in ("make", "mark") and _made(clause, [(a, b) for a, b, _, _ in spans]):
             intent = "edit"  # "make the group X expire": it exists already
+        members = set()
+        if m:
+            spans = _with_who(clause, spans, m.start("verb"))
+            members = {a for rx in (_JOINS, _LEAVES, _MOVES) if (j := rx.match(clause, m.start("verb")))
+                       for a, b, _, k in spans if j.start("who") <= a and b <= j.end("who")}
         joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
         left = _joins(clause, spans, m.start("verb"), _LEAVES) if intent in ("delete", None) and m else set()
+        granted = _GRANTS.match(clause, m.start("verb")) if m and intent is None else None
+        if granted:
+            # "grant the Helpdesk group the 'Can change user' permission": chosen on the group's page
+            joined = {a for a, b, _, k in spans if granted.start("what") <= a < granted.end("what") and k == "literal"}
+            intent, verb = ("edit", "edit") if joined else (intent, verb)
+        if m and intent is None and (moved := _MOVES.match(clause, m.start("verb"))):
+            # "move kowusu from Day Shift into Night Shift": out of one chosen list entry, into another
+            joined = {a for a, b, _, k in spans if moved.start("where") <= a and k == "literal"}
+            left = {a for a, b, _, k in spans if moved.start("from") <= a < moved.end("from") and k == "literal"}
         if joined or left:
             # "add the user X to the group Y": X changes, Y is chosen on X's page; "remove X from the
             # group Y" takes Y out of X's chosen list (it deletes nothing)
@@ -432,11 +593,19 @@ def read_task(instruction: str) -> Task:
         for k, (a, b, v, kind) in enumerate(spans):
             nxt = spans[k + 1][0] if k + 1 < len(spans) else len(clause)
             field = _field_words(clause, a, b, prev_end, nxt, intent)
+            if granted and a in joined:
+                field = (stem(granted.group("noun")),)  # the list it is chosen in: "Available permissions"
+            elif not field and kind == "literal" and (a in members or _PERSONAL.search(clause[b:])):
+                # who joins or leaves a group is a member; a record with an e-mail address or a last name is a person
+                field = (stem("user"),)
             if kind == "secret":
                 field = (stem("password"),) if re.search(r"pass(word|code)?", clause, re.I) or intent == "login" else field
             replaces = None
             to = r"(?:\bto|\bas|:)\s*$" if intent == "edit" else r"\bto\s*$"  # "rename X as Y", "... spelled: Y"
-            if re.search(to, clause[prev_end:a]) and clause_values and kind == "literal":
+            between = clause[prev_end:a]
+            if (re.search(to, between) or asked_naming and (re.search(_IS_NOW.pattern + "$", between, re.I) or re.search(
+                    r"\b(?:%s)\s*$" % "|".join(NAMING_PARTICIPLES), between, re.I))) \
+                    and clause_values and kind == "literal":
                 replaces = clause_values[-1].text
                 if not field:  # "change the email address of user frank to X": the field came first
                     field = _plain_words(clause[skip:spans[k - 1][0]])
@@ -480,7 +649,7 @@ def read_task(instruction: str) -> Task:
             new = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) for p in new]
         parts += new
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
-                parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(text)))), clauses=tuple(clauses),
+                parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(" ".join(asking))))), clauses=tuple(clauses),
                 clause_intents=tuple(clause_intents))
 
 
@@ -494,7 +663,8 @@ def without_values(text: str) -> str:
     (they name no control to use)."""
     text = NEGATED.sub(" ", text)
     text = TEMPLATE_RE.sub(" ", text)
-    text = _SECRET_NAMED.sub(" ", text)
+    for a, b, _ in reversed(named_secrets(text)):
+        text = text[:a] + " " + text[b:]
     return _QUOTED.sub(" ", text)
 
 
@@ -511,7 +681,7 @@ _ATTRIBUTE_OFF = re.compile(
     r"(?P<a>[a-z]+)(?:\s+(?:status|rights|access|flag|permission))\b"
     r"|\b(?:make|mark|set|leave)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that|her|his|their)\s+\w+\s+)?(?:as\s+)?"
     r"(?:not\s+|no\s+longer\s+|non-?)(?:an?\s+)?(?P<b>[a-z]+)\b"
-    r"|\b(?:make|mark|set)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that|her|his|their)\s+\w+\s+)?(?:as\s+)?in(?P<c>active)\b",
+    r"|\b(?:make|mark|set|keep)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that|her|his|their)\s+\w+\s+)?(?:as\s+)?in(?P<c>active)\b",
     re.I)
 _READ_WHAT = re.compile(r"\b(?:its|the|their|his|her|this)\s+(?P<w>[a-z]+(?:\s+(?!of\b)[a-z]+)?)", re.I)
 
@@ -525,6 +695,10 @@ _JOINS = re.compile(r"\s*(?:please\s+)?(?:add|put|assign|move|include)\s+(?!(?:a
                     r"\s+(?:to|into|in)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
 _LEAVES = re.compile(r"\s*(?:please\s+)?(?:remove|take|drop|withdraw|unassign)\s+(?P<who>.+?)"
                      r"\s+(?:out\s+of|from)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
+_GRANTS = re.compile(r"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?(?P<what>\"[^\"]+\"|'[^']+'|“[^”]+”)"
+                     r"\s+(?P<noun>permission|right|privilege|role)s?\b", re.I)
+_MOVES = re.compile(r"\s*(?:please\s+)?(?:move|transfer|switch)\s+(?P<who>.+?)\s+from\s+(?P<from>.+?)"
+                    r"\s+(?:to|into|over\s+to)\s+(?P<where>.+)$", re.I)
 _FIELD_NOUNS = {"field", "box", "textbox", "input", "text", "textarea", "searchbox", "form", "cart", "basket"}
 
 
@@ -539,6 +713,20 @@ def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0, rx:
     nouns = {w.lower() for w in re.findall(r"[A-Za-z]+", m.group("where"))}
     quoted = _QUOTED.search(m.group("who")) is not None
     return {a for a, _, _, _ in where} if who and where and not quoted and not nouns & _FIELD_NOUNS else set()
+
+
+def _with_who(clause: str, spans: list[tuple[int, int, str, str]], at: int) -> list[tuple[int, int, str, str]]:
+    """The spans, with who joins or leaves a group when it is one plain word ("put hsato in the Auditors
+    group", "take jfletcher out of Managers"): the verb's object is a name, whatever its letter case."""
+    for rx in (_JOINS, _LEAVES, _MOVES):
+        m = rx.match(clause, at)
+        if not m or any(m.start("who") <= a and b <= m.end("who") for a, b, _, _ in spans):
+            continue
+        who = re.fullmatch(r"(?:(?:the\s+)?(?:user|account|member)\s+)?([\w.@-]+)", m.group("who").strip(), re.I)
+        if who and who.group(1).lower() not in STOP and who.group(1).lower() not in _SUBJECT_PRONOUNS | {"him", "her", "them"}:
+            a = m.start("who") + m.group("who").index(who.group(1))
+            return sorted(spans + [(a, a + len(who.group(1)), who.group(1), "literal")])
+    return spans
 
 
 def _made(clause: str, spans: list[tuple[int, int]]) -> re.Match[str] | None:
@@ -590,7 +778,7 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
-    grants = verb in ("give", "make", "mark", "take", "revoke", "remove", "withdraw", "set") and \
+    grants = verb in ("give", "make", "mark", "take", "revoke", "remove", "withdraw", "set", "keep") and \
         any(p.kind == "attribute" for p in out)
     if intent in ("download", "logout", "login", "focus", "expand", "collapse") or (
             intent == "delete" and not grants) or (

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from engine.plan import Plan
 from engine.planner.task import SAME_THING
 from engine.skills.models import Filled
-from engine.skills.text import STOP, Span, fits_type, spans, stem, tokens, value_type, words, written_dates
+from engine.dates import written_dates
+from engine.skills.text import STOP, Span, fits_type, spans, stem, tokens, value_type, words
 
 # Evidence of each way a value was found (also what a filled param adds to its skill's score).
 STRENGTH = {"choice": 1.0, "typed": 1.0, "cued": 0.8, "name": 0.5}

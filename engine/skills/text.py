@@ -11,11 +11,10 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
 
 from engine.plan import Plan
 
-TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._:/+'\-]*[A-Za-z0-9/]|[A-Za-z0-9]")
+TOKEN_RE = re.compile(r"[^\W_][\w@.:/+'\-]*(?:[^\W_]|/)|[^\W_]")  # letters of any script
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 URL_RE = re.compile(r"^https?://\S+$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -113,43 +112,6 @@ def value_type(declared: str | None, default: str | None) -> str:
         if rx.match(d):
             return kind
     return "code" if any(c.isdigit() for c in d) else "text"
-
-
-_MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
-_MONTH = r"(?P<{g}>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t|tember)?|" \
-         r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-_DAY = r"(?P<{g}>[0-3]?\d)(?:st|nd|rd|th)?"
-# Dates written out: "March 15, 2027", "15 March 2027", "the 15th of March, 2027", "31/03/2027" (day first
-# only where the month cannot be it). A date without its year is not one: the year would be invented.
-_WRITTEN_DATE = re.compile(
-    r"\b(?:" + _MONTH.format(g="m1") + r"\s+" + _DAY.format(g="d1") + r",?|"
-    + _DAY.format(g="d2") + r"\s+(?:of\s+)?" + _MONTH.format(g="m2") + r",?)\s+(?P<y>(?:19|20)\d\d)\b"
-    r"|\b(?P<a>[0-3]?\d)/(?P<b>[0-3]?\d)/(?P<y2>(?:19|20)\d\d)\b", re.IGNORECASE)
-
-
-def written_dates(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, YYYY-MM-DD) of each date ``text`` writes out in words or with slashes: the same date,
-    in the form a date param takes."""
-    out = []
-    for m in _WRITTEN_DATE.finditer(text):
-        if m.group("y2"):
-            a, b = int(m.group("a")), int(m.group("b"))
-            if a > 12 >= b:
-                day, month = a, b
-            elif b > 12 >= a:
-                day, month = b, a
-            else:
-                continue  # 03/04/2027: March or April, the text does not say
-            year = int(m.group("y2"))
-        else:
-            month = _MONTHS[(m.group("m1") or m.group("m2")).lower()[:3]]
-            day, year = int(m.group("d1") or m.group("d2")), int(m.group("y"))
-        try:
-            iso = date(year, month, day).isoformat()
-        except ValueError:
-            continue  # "February 30": no such date
-        out.append((m.start(), m.end(), iso))
-    return out
 
 
 def fits_type(kind: str, value: str, default: str | None) -> bool:

@@ -79,3 +79,12 @@ def test_a_goal_across_two_pages_with_a_reading() -> None:
         assert any(v.path == "/invoices/INV-1005" and v.status == 200 for v in site.site.visits)
         assert "114.50" in run.outputs.values()
         assert any(s.action is Action.extract for s in entry.plan.steps)
+
+
+def test_a_date_as_people_write_it_goes_into_a_date_field_in_its_one_form() -> None:
+    with start_sandbox(port=0, signed_in="alice") as site:
+        entry, _ = _plan_run("Submit a request for Jane Doe, email jane@example.com, department Sales, due 12/14/2027, "
+                             "and accept the terms", site.url + "/form", {})
+        assert entry.ok, entry.error
+        assert [r["Due date"] for r in site.site.requests()] == ["2027-12-14"]  # the site's own record
+    assert any(s.action is Action.fill and s.value == "2027-12-14" for s in entry.plan.steps)

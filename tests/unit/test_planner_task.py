@@ -110,3 +110,45 @@ def test_a_named_thing_joining_another_is_an_edit_with_a_value_to_choose() -> No
     assert [(v.text, v.choose) for v in task.values if v.clause == 1] == [("yusuf", False), ("Curators", True)]
     assert read_task("add a group named Cooks").intents == ("create",)
     assert not any(v.choose for v in read_task('put "abc" into the Name field').values)
+
+
+def test_a_secret_is_named_before_or_after_the_word() -> None:
+    assert read_task("Log in as admin using the DJANGO_PW secret and delete the group X").secrets == ["DJANGO_PW"]
+    # the plain word after "secret" is no name when an identifier before it is
+    assert read_task("Log in as admin (DJANGO_PW secret holds the password)").secrets == ["DJANGO_PW"]
+    assert read_task("admin / secret DJANGO_PW. need a group 'Field-Technicians'").clause_intents[:2] == ("login", "create")
+
+
+def test_context_greetings_and_what_stays_ask_nothing() -> None:
+    task = read_task("Hi! hsato is joining the audit team. Log in as admin (password in secret PW) and put him in "
+                     "the Auditors group as well. Leave the other groups alone. Yes, I'm sure.")
+    assert [p.kind for p in task.parts if p.kind == "action"] == ["action"]  # only the login
+    values = {v.text: v for v in task.values}
+    assert values["hsato"].field == ("user",) and values["Auditors"].choose  # "him": whom the context named
+    assert "well" not in values and "hi" not in task.words
+
+
+def test_what_must_not_be_done_holds_no_value() -> None:
+    task = read_task("delete the group Legacy, but don't touch the user accounts")
+    assert [v.text for v in task.values] == ["Legacy"]
+
+
+def test_a_possessive_names_the_record_and_letters_of_any_script_are_words() -> None:
+    values = {v.text: v.field for v in read_task(
+        "fill in the real name on mgarcia's account: first name María, last name García-López").values}
+    assert values == {"mgarcia": ("user",), "María": ("first", "nam"), "García-López": ("last", "nam")}
+
+
+def test_states_and_restatements_are_requests() -> None:
+    values = read_task("Our Interns group is now officially the Apprentices group").values
+    assert [(v.text, v.replaces) for v in values] == [("Interns", None), ("Apprentices", "Interns")]
+    task = read_task('The Helpdesk group should be allowed to edit users, i.e. grant it the "Can change user" permission')
+    assert [(v.text, v.choose) for v in task.values] == [("Helpdesk", False), ("Can change user", True)]
+    moved = {v.text: (v.choose, v.leave) for v in read_task("move kowusu from Day Shift into Night Shift").values}
+    assert moved == {"kowusu": (False, False), "Day Shift": (True, True), "Night Shift": (True, False)}
+
+
+def test_a_request_put_as_news_is_still_asked() -> None:
+    # Context asks nothing, but a need is a request: it stays a part (and fails if no page does it).
+    assert [p.kind for p in read_task("Bob needs staff status").parts] == ["action"]
+    assert read_task("Priya has left the company").parts == ()
