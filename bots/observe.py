@@ -215,6 +215,16 @@ def build_observation(raw: dict[str, Any]) -> Observation:
 
 
 async def observe(page: Any, max_elements: int = MAX_ELEMENTS) -> Observation:
-    """Observe ``page`` (a Playwright page or frame) in one round trip."""
-    raw = await page.evaluate(_JS, max_elements)
-    return build_observation(raw)
+    """Observe ``page`` (a Playwright page or frame) in one round trip. A page that navigates meanwhile (a
+    click's form post still loading) is observed once its new document has loaded."""
+    for _ in range(2):
+        try:
+            return build_observation(await page.evaluate(_JS, max_elements))
+        except Exception as err:  # noqa: BLE001 - only a navigation in flight is waited out
+            if "context was destroyed" not in str(err):
+                raise
+            try:
+                await page.wait_for_load_state("load", timeout=5000)
+            except Exception:  # noqa: BLE001 - a frame has no load state of its own: observe again anyway
+                pass
+    return build_observation(await page.evaluate(_JS, max_elements))

@@ -302,7 +302,13 @@ def _fills(sc: Scorer, el: Element, task: Task, ledger: Ledger) -> list[Choice]:
     typed = ledger.typed_in(el)
     order = 0.05 * sum(1 for e in sc.controls if e.editable and (e.box[1], e.box[0]) < (el.box[1], el.box[0]))
     open_texts = {v.text for v in ledger.open_values()}
+    # Signing in comes first, wherever it is written: while it is open and names who signs in, the values
+    # of other clauses wait ("Create anna with password P ... Log in as admin": P is not admin's password).
+    login = {p.clause for p in ledger.open_actions() if p.intent == "login"}
+    signs_in = any(v.clause in login and v.kind == "literal" for v in task.values)
     for value in task.values:
+        if signs_in and value.clause not in login and value.kind != "secret":
+            continue
         intent = ledger.clause_intent(value.clause)
         if value.context or value.choose or intent in ("click", "select", "check") or (intent == "open" and not is_finder(el)):
             continue  # "for the user @donec" says where; "press Search" names a button; "open X" may search X;

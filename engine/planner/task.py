@@ -80,10 +80,10 @@ CONFIRM_FIELD = re.compile(r"confirm|again|repeat|retype|verif", re.I)
 _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|set|make|give|accept|record|read|tell|"
           r"approve|search|find|go|show|get|select|check|mark|archive|submit|rename|update|register|press|"
           r"enter|type|fill|untick|uncheck|tick|expand|collapse|focus|choose|pick|reply|forward|star|put|assign|move|include|"
-          r"take|grant|revoke|keep|leave|confirm")
+          r"take|grant|revoke|keep|leave|confirm|deactivate|reactivate|activate|disable|enable|suspend")
 # Clauses end at a sentence's end, "then", and "and" or a comma before a verb (an adverb may come first:
 # "and permanently remove"); a colon before a verb ("Two things: first create ...").
-_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<!\bi\.e)(?<!\be\.g)[.;!?](?:\s+|$)|"
+_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<!\bi\.e)(?<!\be\.g)[.;!?][)\]]?(?:\s+|$)|"
                      rf":\s+(?=(?:please\s+|first\s+|firstly\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
                      rf",?\s+(?:and|but|so)\s+(?:afterwards\s+|also\s+|[a-z]+ly\s+)?(?=(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
@@ -99,6 +99,10 @@ _SECRET_WORD = re.compile(r"\bsecret\b", re.I)
 _NAME_BEFORE = re.compile(r"\b([A-Za-z_]\w*)\s+$")
 _NAME_AFTER = re.compile(r"\s+(?:named\s+|called\s+)?([A-Za-z_]\w*)", re.I)
 _IDENT = re.compile(r"\w*[A-Z0-9_]\w*")
+# Without the word: a name in the form of an environment variable (DJANGO_PW) where the password is said to be.
+_ENV_NAME = r"(?-i:[A-Z][A-Z0-9]*_[A-Z0-9_]+)"
+_PASSWORD_IN = re.compile(rf"\b(?:password|passcode|pw)\b[^.;,]{{0,30}}?\b(?:in|from|at|is|=|:)\s*(?:the\s+)?(?P<a>{_ENV_NAME})\b"
+                          rf"|\b(?P<b>{_ENV_NAME})\s+(?:holds|has|keeps|stores|contains)\s+(?:the\s+|its\s+|my\s+)?(?:password|pw)\b", re.I)
 # Letters of any script ("María García-López"); an underscore inside a token is part of it ("svc_reporting").
 _TOKEN = re.compile(r"[@#]?[^\W_][\w@.+\-/:]*[^\W_]|[@#]?[^\W_]")
 PREPOSITIONS = {"for", "in", "on", "at", "from", "under", "within", "inside", "of", "by", "near", "beside"}
@@ -247,7 +251,12 @@ def named_secrets(text: str) -> list[tuple[int, int, str]]:
             out.append((before.start(1), m.end(), before.group(1)))
         elif after and after.group(1).lower() not in STOP:
             out.append((m.start(), after.end(1), after.group(1)))
-    return out
+    for m in _PASSWORD_IN.finditer(text):  # "password in DJANGO_PW", "DJANGO_PW holds the password"
+        name = m.group("a") or m.group("b")
+        at = m.start("a") if m.group("a") else m.start("b")
+        if not any(a <= at < b for a, b, _ in out):
+            out.append((at, at + len(name), name))
+    return sorted(out)
 
 
 def _value_like(token: str, first: bool) -> bool:
@@ -271,7 +280,7 @@ _AS_WHAT = {"well", "usual", "before", "soon", "needed", "asked", "is", "such", 
 _STAYS_IN = re.compile(r"\b(?:stays?|remains?|keeps?|kept|staying)\s+(?:\w+\s+)?(?:in|on|as)\s+(?:the\s+)?$", re.I)
 
 
-def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, str, str]]:
+def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False) -> list[tuple[int, int, str, str]]:
     """(start, end, text, kind) of the values of one clause, in order; the verb phrase
     (``clause[:skip]``) holds none. In a login, the word after "using"/"with" is who signs in."""
     cues = NAMING_CUES | ({"using", "with"} if login else set())
@@ -301,8 +310,17 @@ def _spans(clause: str, skip: int, login: bool = False) -> list[tuple[int, int, 
         first = tok.start() == 0
         low = tok.group(0).lower()
         # "as alice" names; "mark her as staff" does not (what she is made), nor "account: first name" (no cue)
-        named = (prev in cues or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():])) \
-            and low not in STOP and (i == 0 or clause[tokens[i - 1].end():tok.start()].strip() == "") \
+        last = i + 1 == len(tokens) or clause[tok.end():tokens[i + 1].start()].strip().startswith(",")
+        nxt = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+        if login and first and nxt in ("login", "credentials") and low not in STOP:  # "Admin login; ..."
+            add(tok.start(), tok.end(), low, "literal")  # capital only because it starts the sentence
+            i += 1
+            continue
+        # "revoke staff status for dkowalski": whose; "his account, j.okafor,": the account named again
+        sep = clause[tokens[i - 1].end():tok.start()].strip() if i else ""
+        named = (prev in cues or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():]) or
+                 record_for and prev == "for" and last or login and nxt in ("account", "user") and prev in ("the", "using", "as")) \
+            and low not in STOP and (i == 0 or sep == "" or sep == "," and last) \
             and not (prev == "as" and i > 1 and tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")) \
             and intent_of(low) is None and low not in cues \
             and low not in ("secret", "password") and not (tok.group(0).islower() and low.endswith("ly"))
@@ -361,8 +379,10 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
         return (stem("name"),)
     if cue in NAMING_CUES - {"as"}:
         return (stem(cue),)
-    if intent == "login" and (cue in ("as", "using", "with") or re.match(r"\s*[/+]", clause[end:])):
-        return (stem("user"),)
+    if intent == "login" and (cue in ("as", "using", "with", "the", "login") or re.match(r"\s*[/+]|\s+(?:account|user)\b", clause[end:])):
+        return (stem("user"),)  # "as admin", "Login admin", "the admin account"
+    if cue == "for" and end == len(clause.rstrip(" .!?")) and intent in ("edit", "type", "check", "uncheck", None):
+        return (stem("user"),)  # "revoke staff status for dkowalski": whose status
     got = list(_plain_words(clause[prev_end:start]))
     if not got:
         m = re.match(r"\s+([A-Za-z]+)", clause[end:nxt_start])
@@ -422,22 +442,39 @@ _MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+
 # "Yes, I'm sure", "Two things, ...", "Nothing else"). What is kept as it is asks nothing either ("Leave the
 # other groups alone", "Keep him in Sales"); "keep the account inactive" does ask.
 _NOT_ASKED = re.compile(r"\s*(?:hi|hello|hey|dear\s+\w+|thanks?|thank\s+you|cheers|yes|yeah|yep|ok|okay|sure|"
-                        r"nothing\s+(?:else|more)|that'?s\s+(?:all|it)|(?:one|two|three|four|five|several|a\s+few)\s+"
+                        r"nothing\s+(?:else|more)|that'?s\s+(?:all|it)|whatever\s+(?:you\s+do|happens)|(?:one|two|three|four|five|several|a\s+few)\s+"
                         r"(?:things?|tasks?|requests?|changes?|jobs?)(?:\s+please)?)(?:\W+|$)", re.I)
 _KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
                    r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$", re.I)
 # What happened or is so, told as context: a subject, then a verb that is no request ("hsato is joining the
 # audit team", "jfletcher stepped down", "We don't use it anymore", "She needs to be able to log in").
 _SUBJECT_PRONOUNS = {"i", "we", "he", "she", "they", "it", "this", "that", "there"}
-_TOLD = re.compile(r"(?P<who>[\w.@'-]+(?:\s+[A-Z][\w'-]*)?)(?:\s+(?:(?:is|are|was|were|has|have|had|will|'s)\b|[a-z]+ed\b|"
-                   r"(?:needs|wants)\s+to\s+be\s+able\b|(?:joins|starts|leaves|left|moves|got|gets|works|uses|runs|owns|belongs)\b)"
+_TOLD = re.compile(r"(?P<who>[\w.@'-]+(?:\s+[A-Z][\w'-]*)?)(?:['’]s\s+\w+)?(?:\s*\((?P<aka>[^)]*)\))?"
+                   r"(?:\s+(?:no\s+longer|not|now|just|also|already|still|recently))?"
+                   r"(?:\s+(?:(?:is|are|was|were|has|have|had|will|'s)\b|[a-z]+ed\b|"
+                   r"(?:needs|wants)\s+to\s+be\s+able\b|(?:joins|starts|leaves|left|moves|got|gets|works|uses|runs|owns)\b)"
                    r"|\s*$)")  # ("Bob needs staff status" asks: it is no context)
+
+
+# Words of time in context ("starts on Monday", "next month"): no record.
+_WHEN = set(MONTHS) | {m[:3] for m in MONTHS} | set("monday tuesday wednesday thursday friday saturday sunday today "
+                                                    "tomorrow yesterday".split())
 
 
 def _told(clause: str) -> str | None:
     """The subject of a clause that tells, not asks ("" for a pronoun); None for a clause that asks."""
+    if re.match(r"\s*(?:this\s+is|i\s+am|i'?m|we\s+are|we'?re|my\s+name\s+is)\b", clause, re.I):
+        return ""  # "this is HR": who writes, no record
     m = _TOLD.match(clause)
     if m is None or _asked_state(clause) is not None:
+        return None
+    # Context names nothing but whom it is about: a clause that names more ("He belongs in the Help Desk
+    # group") may be a request said as a fact, and is read as one (it fails if no page does it, never
+    # passes unread).
+    rest = clause[m.end("who"):]
+    if _QUOTED.search(rest) or any(_value_like(t.group(0), False) and t.group(0).lower() not in _WHEN
+                                   and not re.fullmatch(r"\d+(?:st|nd|rd|th)?", t.group(0))
+                                   for t in _TOKEN.finditer(re.sub(r"\([^)]*\)", " ", rest))):
         return None
     who = m.group("who")
     first = re.split(r"[\s'’]", who)[0].lower()
@@ -445,7 +482,8 @@ def _told(clause: str) -> str | None:
         return ""
     if intent_of(first) is not None or re.fullmatch(_VERBS, first) or first in STOP or m.end() == len(clause):
         return None  # a verb first is a request ("delete X"); a lone word is not a sentence
-    return who
+    aka = re.search(r"\b(?:username|user|login|account)\s+([\w.@-]+)", m.group("aka") or "")
+    return aka.group(1) if aka else who  # "Nolan (username nolan.price) has to ...": nolan.price
 
 
 # "need a group 'X'", "we need an account for bob": a request to create one.
@@ -465,12 +503,79 @@ def _restated(clause: str) -> str:
 
 
 # An object pronoun right after the verb ("put him in the Auditors group") stands for whom the context named.
-_OBJECT_PRONOUN = re.compile(r"^(\s*(?:please\s+)?[a-z]+\s+)(?:him|her|them|it)\b", re.I)
+_OBJECT_PRONOUN = re.compile(r"^(\s*(?:please\s+)?[a-z]+\s+)(?:him|her|them|it|(?:his|her|their|its)\s+(?:own\s+)?"
+                             r"(?P<noun>account|profile|user|login))\b", re.I)
+_RECORD_FIELDS = {stem("user"), stem("username"), stem("account"), stem("login"), stem("group")}
+# A state of membership or of rights asked for, said as a request: "He belongs in the Help Desk group" puts
+# him there; "her account (priya.nair) needs full superuser rights" makes that account a superuser.
+_BELONGS = re.compile(r"^\s*(?P<who>.+?)\s+(?:belongs?|should\s+be|needs\s+to\s+be|must\s+be)\s+(?:in|into|to|a\s+member\s+of)"
+                      r"\s+(?P<where>(?:the\s+)?\S.*?\bgroup)\b", re.I)
+_NEEDS_RIGHTS = re.compile(r"^\s*(?P<who>.+?)\s+needs?\s+(?:full\s+|the\s+)?(?<![-\w])(?P<what>[a-z]+)\s+(?:rights|status|access|privileges)\b",
+                           re.I)
+
+
+def _as_request(clause: str) -> str:
+    """A state asked for, as the request that makes it so ("put him in the Help Desk group")."""
+    if m := _BELONGS.match(clause):
+        who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
+        return f"put {who} in {m.group('where')}"
+    if m := _NEEDS_RIGHTS.match(clause):
+        who = m.group("who")
+        named = re.search(r"\(\s*([\w.@-]+)\s*\)", who)  # "her account (priya.nair)"
+        if named or re.fullmatch(r"[\w.@-]+", who):  # ... or "Bob": the account of that name
+            who = f"the account {named.group(1) if named else who}"
+        return f"make {who} {m.group('what')}"
+    return clause
 _THAT_IS = re.compile(r",?\s*\b(?:i\.e\.?|that is|in other words|namely)[,:]?\s+", re.I)
+# "The Auditors group needs read-only access, so give it ...": why, then the request (about the same thing)
+_SO = re.compile(r",\s+so\s+(?!that\b)", re.I)
 
 
 # A thing said to be another now is renamed; the words between the two names end in this.
 _IS_NOW = re.compile(r"\b(?:is|are)\s+now\s+(?:officially\s+|called\s+|named\s+|known\s+as\s+)*(?:the\s+)?", re.I)
+
+
+def _why(clause: str, later: list[str]) -> str | None:
+    """A clause that asks nothing itself (no verb of a request, no state asked for) and names only what a
+    later clause names again, or what the next one calls "it": the reason for that request ("The Auditors
+    group needs read-only access, so give it ..."). Its subject, for the pronoun; None for a clause that asks."""
+    lead = LEAD.match(clause)
+    if not lead or intent_of(lead.group("verb")) or re.fullmatch(_VERBS, lead.group("verb"), re.I) or _asked_state(clause):
+        return None
+    names = {t.group(0) for t in _TOKEN.finditer(clause) if t.start() > 0 and _value_like(t.group(0), False)}
+    rest = " ".join(later)
+    again = all(re.search(rf"(?<![\w.@-]){re.escape(n)}(?![\w.@-])", rest) for n in names)
+    subject = re.match(r"\s*(?:the\s+|our\s+)?(.+?)\s+(?:needs?|is|are|has|have|was|were)\b", clause, re.I)
+    if not names or not (again or len(names) == 1 and later and _OBJECT_PRONOUN.match(later[0]) and subject):
+        return None
+    return f"the {subject.group(1)}" if subject else ""
+
+
+def _said_exactly(clause: str) -> str:
+    """ "X should be allowed to edit users, i.e. grant it the 'Can change user' permission": what follows says it
+    exactly, and "it" is what the words before were about; so too after a reason ("X needs ..., so give it
+    ..."). After a request, "so ..." only says why."""
+    m = _THAT_IS.search(clause) or _SO.search(clause)
+    if not m:
+        return clause
+    lead = LEAD.match(clause)
+    if m.re is _SO and lead and (intent_of(lead.group("verb")) or re.fullmatch(_VERBS, lead.group("verb"), re.I)):
+        return clause[:m.start()]  # "Disable his account, so he can't sign in": the request, then why
+    subject = re.match(r"\s*(?:the\s+)?(.+?)\s+(?:should|must|can|could|needs?|is|are|has|have|was|were)\b", clause[:m.start()], re.I)
+    rest = clause[m.end():]
+    return _OBJECT_PRONOUN.sub(lambda p: p.group(1) + "the " + subject.group(1), rest, count=1) if subject else rest
+
+
+def _with_referent(clause: str, referent: str, record: str) -> str:
+    """The object pronoun after the verb as whom it stands for: whom the context named ("hsato is joining
+    ... put him in ..."), else, where someone joins, leaves or is granted something, the record of the
+    clause before ("create anna ... and put her in X"); "his own account" is "the account nolan.price"."""
+    who = referent or (record if any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTS)) else "")
+    said = _OBJECT_PRONOUN.match(clause)
+    if not who or not said or re.match(r"\s*,\s*[\w.@-]+\s*(?:,|$)", clause[said.end():]):
+        return clause  # "Disable his account, j.okafor, ...": the clause names it itself
+    noun = f"the {said.group('noun')} " if said.group("noun") else ""
+    return clause[:said.start()] + said.group(1) + noun + who + clause[said.end():]
 
 
 def _asked_state(clause: str) -> tuple[str, str | None] | None:
@@ -496,6 +601,21 @@ def _asked_state(clause: str) -> tuple[str, str | None] | None:
 _LOGIN_LEAD = re.compile(r"\s*(?:as|using|with)\s+[\w.@-]+\s*(?:\([^)]*\)|[^,]*?\bsecret\b[^,]*)\s*,\s+(?=\S)", re.I)
 
 
+# Saying that one signs in, anywhere in a clause ("You'll need to sign in as admin", "Admin credentials: ...").
+_LOGIN_SAID = re.compile(r"\b(?:log|sign)(?:ged|ging)?\s*(?:in|on|into)\b|\blog-?in\b|\bcredentials\b", re.I)
+
+
+def _unbracket(clause: str) -> str:
+    """A clause cut out of a remark in brackets, without the bracket it was cut from ("(Sign in as admin")."""
+    clause = clause.strip(" ,")
+    for opening, closing in ("()", "[]"):
+        if clause.startswith(opening) and closing not in clause:
+            clause = clause[1:]
+        if clause.rstrip(".").endswith(closing) and opening not in clause:
+            clause = clause.rstrip(".")[:-1]
+    return clause.strip(" ,")
+
+
 def _login_first(clause: str) -> list[str]:
     m = _LOGIN_LEAD.match(clause)
     if m and named_secrets(m.group(0)):
@@ -506,7 +626,9 @@ def _login_first(clause: str) -> list[str]:
 def read_task(instruction: str) -> Task:
     """Values, secrets and parts of ``instruction``."""
     text = " ".join(instruction.split())
-    clauses = [part for c in _CLAUSE.split(text) if c and c.strip(" ,") for part in _login_first(c.strip(" ,"))]
+    # "pwhite: deactivate, don't delete": what the request is about, said first
+    text = re.sub(rf"^\s*([\w.@'-]+):\s+((?:{_VERBS})\w*)\b", r"\2 \1", text, flags=re.I)
+    clauses = [part for c in _CLAUSE.split(text) if c and _unbracket(c) for part in _login_first(_unbracket(c))]
     values: list[Value] = []
     parts: list[Part] = []
     intents: list[str] = []
@@ -514,28 +636,24 @@ def read_task(instruction: str) -> Task:
     # A secret named anywhere is the login's password: no other is assumed ("..., log in and delete X").
     named_secret = bool(named_secrets(text)) or "{{ secrets." in text
     asking: list[str] = []  # the clauses that ask something: their words are the task's
+    record = ""  # the record the last clause named (a user made or changed)
     referent = ""  # whom the context named ("hsato is joining the audit team. ... put him in ...")
     for ci, clause in enumerate(clauses):
         # What must not be done asks nothing and holds no value ("but don't touch the user accounts").
         clause = re.sub(r"[\s,]+(?:and|but|or)?\s*$", "", NEGATED.sub(" ", clause))
         clause = clause[m.end():] if (m := _NOT_ASKED.match(clause)) else clause
-        if m := _THAT_IS.search(clause):
-            # "X should be allowed to edit users, i.e. grant it the 'Can change user' permission": what
-            # follows says it exactly; "it" is what the words before were about
-            subject = re.match(r"\s*(?:the\s+)?(.+?)\s+(?:should|must|can|could|needs?|is|are|has|have)\b", clause[:m.start()],
-                               re.I)
-            clause = clause[m.end():]
-            if subject:
-                clause = _OBJECT_PRONOUN.sub(lambda p: p.group(1) + "the " + subject.group(1), clause, count=1)
-        told = _told(clause) if clause else ""
-        if not clause or told is not None or _KEPT.match(clause) or \
-                re.match(r"\s*(?:the\s+)?[\w.@-]+(?:\s+[\w.@-]+)?" + _STAYS.pattern, clause, re.I):
+        clause = _as_request(_said_exactly(clause))
+        # "DJANGO_PW holds the password": the login's password, said apart
+        secret_only = bool(named_secrets(clause)) and not _LOGIN_SAID.search(clause) and not _SIGN_IN_WITH.search(clause)
+        told = _told(clause) if clause and not secret_only else None if clause else ""
+        if told is None and clause and not secret_only:
+            told = _why(clause, clauses[ci + 1:])  # "The Auditors group needs read-only access, so give it ..."
+        if not clause or told is not None or (not secret_only and (_KEPT.match(clause) or re.match(
+                r"\s*(?:the\s+)?[\w.@-]+(?:\s+[\w.@-]+)?" + _STAYS.pattern, clause, re.I))):
             referent = told or referent
             clause_intents.append(None)
             continue  # "wendy must stay", "Hi!", "jfletcher stepped down": nothing to do
-        if referent:
-            clause = _OBJECT_PRONOUN.sub(lambda m: m.group(1) + referent, clause, count=1)
-        clause = _NEED.sub("create ", clause)
+        clause = _NEED.sub("create ", _with_referent(clause, referent, record))
         clause = _restated(clause)
         clauses[ci] = clause
         if _IF_ASKED.search(clause) and not any(c.isdigit() or c.isupper() for c in clause[1:]):
@@ -546,7 +664,11 @@ def read_task(instruction: str) -> Task:
         verb = m.group("verb").lower() if m else ""
         intent = intent_of(verb, m.group("particle") or "") if m else None
         enters = verb == "enter" and re.search(r"\bas\s+(?!(?:the|a|an|its|their|his|her)\b)\w", clause, re.I)
-        if (intent in (None, "open") or enters) and _SIGN_IN_WITH.search(clause) and named_secrets(clause):
+        if intent is None and secret_only:
+            m, verb = None, ""  # "DJANGO_PW holds the password", "for the password, see secret PW": the login's
+        elif (intent in (None, "open") or enters) and _SIGN_IN_WITH.search(clause) and named_secrets(clause) or \
+                intent is None and _LOGIN_SAID.search(clause) and _SIGN_IN_WITH.search(clause):
+            # ("You'll need to sign in as admin for this", "Admin credentials: user admin")
             if m and intent is None:  # "Using admin and the secret PW ...", "admin / secret PW": who signs in
                 m, verb = None, "log in"
             intent = "login"  # "Open the admin with user admin and the password from secret PW"
@@ -564,14 +686,15 @@ def read_task(instruction: str) -> Task:
         if intent == "open" and _lists(clause[m.end():] if m else clause):
             intent = "find"  # "show the invoices of March": a list, not one thing
         skip = m.end() if m else 0
-        spans = _spans(clause, skip, login=intent == "login")
+        spans = _spans(clause, skip, login=intent == "login", record_for=intent in ("edit", "type", "check", "uncheck") or bool(
+            _ATTRIBUTE_OFF.search(clause) or _ATTRIBUTE.search(clause) or _DEACTIVATE.search(clause)))
         if intent == "create" and verb in ("make", "mark") and _made(clause, [(a, b) for a, b, _, _ in spans]):
             intent = "edit"  # "make the group X expire": it exists already
         members = set()
         if m:
             spans = _with_who(clause, spans, m.start("verb"))
-            members = {a for rx in (_JOINS, _LEAVES, _MOVES) if (j := rx.match(clause, m.start("verb")))
-                       for a, b, _, k in spans if j.start("who") <= a and b <= j.end("who")}
+            members = {a for rx in (_JOINS, _LEAVES, _MOVES, _DEACTIVATE) if (j := rx.match(clause, m.start("verb")))
+                       and j.group("who") for a, b, _, k in spans if j.start("who") <= a and b <= j.end("who")}
         joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
         left = _joins(clause, spans, m.start("verb"), _LEAVES) if intent in ("delete", None) and m else set()
         granted = _GRANTS.match(clause, m.start("verb")) if m and intent is None else None
@@ -593,6 +716,8 @@ def read_task(instruction: str) -> Task:
         for k, (a, b, v, kind) in enumerate(spans):
             nxt = spans[k + 1][0] if k + 1 < len(spans) else len(clause)
             field = _field_words(clause, a, b, prev_end, nxt, intent)
+            if intent == "login" and kind == "literal" and not field and not clause_values:
+                field = (stem("user"),)  # "Login admin, pw = ...": who signs in (the login's first value)
             if granted and a in joined:
                 field = (stem(granted.group("noun")),)  # the list it is chosen in: "Available permissions"
             elif not field and kind == "literal" and (a in members or _PERSONAL.search(clause[b:])):
@@ -626,7 +751,7 @@ def read_task(instruction: str) -> Task:
                                        field=_plain_words(clause[m.end():])))
         if re.search(r"\b(both|all|each|every)\b", clause, re.I):
             clause_values = [v.model_copy(update={"repeat": True}) for v in clause_values]
-        if verb in PREPOSITIONS:  # "For the user @donec": says where the next clause acts
+        if verb in PREPOSITIONS and not secret_only:  # "For the user @donec": says where the next clause acts
             values += [v.model_copy(update={"context": True}) for v in clause_values]
             # ... and what it asks there, when no comma ends it ("for the user X take away staff status")
             parts += [p for p in _clause_parts(clause, ci, None, "", clause_values, [(a, b) for a, b, _, _ in spans])
@@ -636,13 +761,16 @@ def read_task(instruction: str) -> Task:
             clause_values.append(Value(text="{{ secrets.password }}", kind="secret", field=(stem("password"),),
                                        clause=ci))
         values += clause_values
+        record = next((("the group " if stem("group") in v.field else "the user ") + v.text for v in clause_values
+                       if v.kind == "literal" and set(v.field) & _RECORD_FIELDS), record)
         for v in clause_values:
             parts.append(Part(kind="secret" if v.kind == "secret" else "value", text=v.shown, value=v,
                               words=tuple(words(v.text)) if v.kind != "secret" else (), clause=ci))
         if intent:
             intents.append(intent)
         ordinal, kinds = position(clause)
-        new = _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
+        new = [] if secret_only and intent is None else \
+            _clause_parts(clause, ci, intent, verb, clause_values, [(a, b) for a, b, _, _ in spans])
         if ordinal is not None:  # "the 3rd radio button", "into the 1st textbox": every part of the clause
             parts = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) if p.clause == ci else p
                      for p in parts]
@@ -655,7 +783,7 @@ def read_task(instruction: str) -> Task:
 
 # "do not delete it", "..., but don't open it", "without downloading it": what must not be done, up to the
 # clause's end. It names no control to use (here) and is no evidence for a skill (engine.skills).
-NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*", re.I)
+NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*|,\s*not\s+(?:the|any|a)\b[^,.;!?]*", re.I)
 
 
 def without_values(text: str) -> str:
@@ -673,7 +801,9 @@ _ATTRIBUTE = re.compile(
     r"(?P<a>[a-z]+(?:\s+status)?)\b"
     r"|\b(?:accept|agree\s+to|tick|enable|subscribe\s+to)\s+(?:the\s+)?(?P<b>[a-z]+)"
     r"|\b(?P<c>[a-z]+)\s+(?:accepted|ticked|enabled|checked)\b"
-    r"|\bwith\s+(?:the\s+|a\s+|an\s+)?(?P<d>[a-z]+\s+[a-z]+)\s*$", re.I)
+    r"|\bwith\s+(?:the\s+|a\s+|an\s+)?(?P<d>[a-z]+\s+[a-z]+)\s*$"
+    r"|\b(?:create|add|set\s+up|register)\s+an?\s+(?!(?:new|regular|normal|standard|test|second|another|user)\b)"
+    r"(?P<e>[a-z]+)\s+(?:account|user)\b", re.I)  # "create a staff account"
 # Attributes taken away: "take away staff status", "revoke her superuser status", "mark it as not active",
 # "make the account inactive". The attribute is the control's own word (staff, active).
 _ATTRIBUTE_OFF = re.compile(
@@ -683,6 +813,9 @@ _ATTRIBUTE_OFF = re.compile(
     r"(?:not\s+|no\s+longer\s+|non-?)(?:an?\s+)?(?P<b>[a-z]+)\b"
     r"|\b(?:make|mark|set|keep)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that|her|his|their)\s+\w+\s+)?(?:as\s+)?in(?P<c>active)\b",
     re.I)
+_DEACTIVATE = re.compile(r"\b(?:(?P<on>re-?activate|activate|re-?enable|unlock|unsuspend)|deactivate|disable|suspend|lock)\s+"
+                         r"(?:(?:her|his|their|its|the|this|that)\s+)?(?:(?:user\s+)?(?:account|user|login)\b|(?P<who>[\w.@-]+))",
+                         re.I)
 _READ_WHAT = re.compile(r"\b(?:its|the|their|his|her|this)\s+(?P<w>[a-z]+(?:\s+(?!of\b)[a-z]+)?)", re.I)
 
 
@@ -695,7 +828,8 @@ _JOINS = re.compile(r"\s*(?:please\s+)?(?:add|put|assign|move|include)\s+(?!(?:a
                     r"\s+(?:to|into|in)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
 _LEAVES = re.compile(r"\s*(?:please\s+)?(?:remove|take|drop|withdraw|unassign)\s+(?P<who>.+?)"
                      r"\s+(?:out\s+of|from)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
-_GRANTS = re.compile(r"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?(?P<what>\"[^\"]+\"|'[^']+'|“[^”]+”)"
+_Q = r"(?:\"[^\"]+\"|'[^']+'|“[^”]+”)"
+_GRANTS = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?(?P<what>{_Q}(?:\s*(?:,|and|,\s*and)\s*{_Q})*)"
                      r"\s+(?P<noun>permission|right|privilege|role)s?\b", re.I)
 _MOVES = re.compile(r"\s*(?:please\s+)?(?:move|transfer|switch)\s+(?P<who>.+?)\s+from\s+(?P<from>.+?)"
                     r"\s+(?:to|into|over\s+to)\s+(?P<where>.+)$", re.I)
@@ -718,8 +852,10 @@ def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0, rx:
 def _with_who(clause: str, spans: list[tuple[int, int, str, str]], at: int) -> list[tuple[int, int, str, str]]:
     """The spans, with who joins or leaves a group when it is one plain word ("put hsato in the Auditors
     group", "take jfletcher out of Managers"): the verb's object is a name, whatever its letter case."""
-    for rx in (_JOINS, _LEAVES, _MOVES):
+    for rx in (_JOINS, _LEAVES, _MOVES, _GRANTS, _DEACTIVATE):
         m = rx.match(clause, at)
+        if m and m.group("who") is None:
+            continue
         if not m or any(m.start("who") <= a and b <= m.end("who") for a, b, _, _ in spans):
             continue
         who = re.fullmatch(r"(?:(?:the\s+)?(?:user|account|member)\s+)?([\w.@-]+)", m.group("who").strip(), re.I)
@@ -744,6 +880,9 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
     out: list[Part] = []
     value_words = {w for v in values for w in words(v.text)}
     taken_away: list[tuple[int, int]] = []
+    if m := _DEACTIVATE.search(clause):  # an account switched off or on is its "active" flag
+        taken_away.append((m.start(), m.end()))
+        out.append(Part(kind="attribute", text="active", words=(stem("active"),), clause=ci, off=not m.group("on")))
     for m in _ATTRIBUTE_OFF.finditer(clause):
         group = next(g for g in ("a", "b", "c") if m.group(g))
         ws = tuple(w for w in content(m.group(group)) if w not in value_words)
@@ -756,7 +895,7 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         if ws:
             out.append(Part(kind="attribute", text=made.group("w"), words=ws, clause=ci, off=bool(made.group("neg"))))
     for m in _ATTRIBUTE.finditer(clause):
-        group = next(g for g in ("a", "b", "c", "d") if m.group(g))
+        group = next(g for g in ("a", "b", "c", "d", "e") if m.group(g))
         if group == "a" and (made is not None or re.match(r"\s+(?:named|called|titled)\b", clause[m.end():], re.I)
                              or re.match(r"(?:make|mark)\s+an?\s", m.group(0), re.I)):
             continue  # read above, past the thing's name; "make a group (named X)" says what is made
@@ -778,7 +917,8 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
-    grants = verb in ("give", "make", "mark", "take", "revoke", "remove", "withdraw", "set", "keep") and \
+    grants = verb in ("give", "make", "mark", "take", "revoke", "remove", "withdraw", "set", "keep", "deactivate",
+                      "reactivate", "activate", "disable", "enable", "suspend") and \
         any(p.kind == "attribute" for p in out)
     if intent in ("download", "logout", "login", "focus", "expand", "collapse") or (
             intent == "delete" and not grants) or (

@@ -149,6 +149,40 @@ def test_states_and_restatements_are_requests() -> None:
 
 
 def test_a_request_put_as_news_is_still_asked() -> None:
-    # Context asks nothing, but a need is a request: it stays a part (and fails if no page does it).
-    assert [p.kind for p in read_task("Bob needs staff status").parts] == ["action"]
+    # Context asks nothing, but a need is a request: "Bob needs staff status" makes Bob staff.
+    assert [(p.kind, p.text) for p in read_task("Bob needs staff status").parts] == [("value", "Bob"), ("attribute", "staff")]
+    assert [p.kind for p in read_task("Bob needs a better chair").parts] == ["action"]  # no page does it: it fails
     assert read_task("Priya has left the company").parts == ()
+
+
+def test_the_login_may_be_told_anywhere() -> None:
+    task = read_task("Please log in as admin first; the password is kept in the DJANGO_PW secret.")
+    assert task.secrets == ["DJANGO_PW"] and [p.kind for p in task.parts] == ["value", "action", "secret"]
+    assert read_task("Log in as admin (password in DJANGO_PW)").secrets == ["DJANGO_PW"]  # no word "secret"
+    assert read_task("Log in as admin to do it; DJANGO_PW holds the password.").secrets == ["DJANGO_PW"]
+    told = read_task("You'll need to sign in as admin for this. The password is in the DJANGO_PW secret.")
+    assert "login" in told.intents and [v.text for v in told.values if v.kind == "literal"] == ["admin"]
+
+
+def test_switching_an_account_off_and_states_of_membership() -> None:
+    task = read_task("pwhite: deactivate, don't delete.")
+    assert [(p.kind, p.text, p.off) for p in task.parts] == [("value", "pwhite", False), ("attribute", "active", True)]
+    made = read_task("Create a staff account: username rkumar, password Violet-Canyon-2026. He belongs in the Help Desk group.")
+    assert ("attribute", "staff") in [(p.kind, p.text) for p in made.parts]
+    assert [(v.text, v.choose) for v in made.values if v.clause == 1] == [("rkumar", False), ("Help Desk", True)]
+    granted = read_task('The Auditors group needs read-only access, so give it the "Can view user" and "Can view group" permissions')
+    assert [v.text for v in granted.values if v.choose] == ["Can view user", "Can view group"]
+
+
+def test_context_that_names_more_than_its_subject_is_read_as_asked() -> None:
+    # "He belongs in the Help Desk group" states what must be so: never dropped as mere context
+    task = read_task("Create the user rkumar with password 'Violet-Canyon-2026'. He is in Sales now.")
+    assert any(p.text == "Sales" for p in task.parts)
+    assert read_task("Hi, this is HR. Marisol Vega starts on Monday.").parts == ()
+
+
+def test_a_reason_before_its_request_is_context_and_its_subject_the_pronoun() -> None:
+    task = read_task('The Auditors group needs read-only access, so give it the "Can view user" permission')
+    assert [(v.text, v.field, v.choose) for v in task.values] == [
+        ("Auditors", ("group",), False), ("Can view user", ("permission",), True)]
+    assert [c for c in read_task("Disable his account, j.okafor, so he can't sign in").clauses] == ["Disable his account, j.okafor"]
