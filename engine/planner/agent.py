@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from bots.observe import Observation, observe
+from engine.dates import TYPED_INPUTS
 from engine.errors import BusinessError, GoalError, RpaError
 from engine.plan import Action, Expect, Plan, Step, Target
 from engine.plan.models import TEMPLATE_RE
@@ -111,7 +112,8 @@ class Agent:
 
     async def _loop(self) -> RpaError | None:
         before: Observation | None = None
-        waits = idle = done_seen = 0
+        waits = done_seen = 0
+        idle = 0.0
         visited: set[str] = set()  # pages this run has been on: coming back to one is no progress
         for n in range(self.max_steps):
             if self.done_when is not None and await self.done_when():
@@ -158,7 +160,7 @@ class Agent:
             self.steps.append(performed.step)
             self.answers.append(chosen.answer)
             el = obs.element(chosen.ref) if chosen.ref else None
-            done_before = len(self.ledger.done)
+            done_before, dirty_before = len(self.ledger.done), self.ledger.dirty
             self.ledger.record(chosen.verb, el, chosen.value, obs, page_words)
             await self._settle(chosen.verb)
             if chosen.verb in ("click", "press", "download") and el is not None:
@@ -175,10 +177,11 @@ class Agent:
                                              f"tries of \"{self.instruction}\")")
             before = obs
             visited.add(obs.url)
-            if len(self.ledger.done) > done_before or self.ledger.last_submit:
-                idle = 0
-            elif self.session.page.url in visited:
-                idle += 1  # a page not seen before is a way on (a list, then a record), not wandering
+            if len(self.ledger.done) > done_before or self.ledger.last_submit and dirty_before:
+                idle = 0  # a part done, or a form of ours sent (an empty one sent is no progress)
+            else:
+                # a page not seen before may be the way on (a list, then a record): it counts half
+                idle += 1 if self.session.page.url in visited else 0.5
             done_seen = len(self.ledger.done)
             if idle >= MAX_IDLE:  # wandering: nothing on these pages does what is left
                 return self._missing(await observe(self.session.page))
@@ -232,7 +235,8 @@ class Agent:
         if verb is Action.download:
             return Step(id=sid, action=verb, target=target, output=_output_name("file", self.outputs),
                         description=desc)
-        keys = verb is Action.fill
+        # The last character as a key press wakes suggestion lists; a date or time input takes its value whole.
+        keys = verb is Action.fill and (el is None or el.type not in TYPED_INPUTS)
         value = c.value if verb in (Action.fill, Action.select, Action.press) else None
         return Step(id=sid, action=verb, target=target, value=value, keys=keys, description=desc)
 
