@@ -24,28 +24,36 @@ _WRITTEN_DATE = re.compile(
     r"|\b(?P<a>[0-3]?\d)/(?P<b>[0-3]?\d)/(?P<y2>(?:19|20)\d\d)\b", re.IGNORECASE)
 
 
+def _slashed(first: int, second: int, year: int, month_first: bool) -> str | None:
+    """The date of "first/second/year": the day first only where the month cannot be it; where the text
+    does not settle the order (03/04/2027), month first if ``month_first``, else no date."""
+    if first > 12 >= second:
+        day, month = first, second
+    elif second > 12 >= first or month_first:
+        day, month = second, first
+    else:
+        return None  # 03/04/2027: March or April, the text does not say
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None  # "02/30/2016": no such date
+
+
 def written_dates(text: str) -> list[tuple[int, int, str]]:
     """(start, end, YYYY-MM-DD) of each date ``text`` writes out in words or with slashes: the same date,
     in the form a date param takes."""
     out = []
     for m in _WRITTEN_DATE.finditer(text):
         if m.group("y2"):
-            a, b = int(m.group("a")), int(m.group("b"))
-            if a > 12 >= b:
-                day, month = a, b
-            elif b > 12 >= a:
-                day, month = b, a
-            else:
-                continue  # 03/04/2027: March or April, the text does not say
-            year = int(m.group("y2"))
+            iso = _slashed(int(m.group("a")), int(m.group("b")), int(m.group("y2")), month_first=False)
         else:
             month = _MONTH_NUMBER[(m.group("m1") or m.group("m2")).lower()[:3]]
-            day, year = int(m.group("d1") or m.group("d2")), int(m.group("y"))
-        try:
-            iso = date(year, month, day).isoformat()
-        except ValueError:
-            continue  # "February 30": no such date
-        out.append((m.start(), m.end(), iso))
+            try:
+                iso = date(int(m.group("y")), month, int(m.group("d1") or m.group("d2"))).isoformat()
+            except ValueError:
+                iso = None  # "February 30": no such date
+        if iso is not None:
+            out.append((m.start(), m.end(), iso))
     return out
 
 
@@ -61,13 +69,7 @@ def _date(text: str) -> str | None:
         return text
     m = _SLASH_DATE.fullmatch(text)
     if m:
-        month, day, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        if month > 12 >= day:
-            month, day = day, month
-        try:
-            return date(year, month, day).isoformat()
-        except ValueError:
-            return None
+        return _slashed(int(m.group(1)), int(m.group(2)), int(m.group(3)), month_first=True)
     found = written_dates(text)
     return found[0][2] if len(found) == 1 and found[0][1] - found[0][0] == len(text.strip()) else None
 
