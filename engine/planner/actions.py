@@ -20,7 +20,8 @@ from engine.dates import TYPED_INPUTS, input_value
 from engine.planner.prompts import format_action
 from engine.planner.ledger import TRANSFER, TRANSFER_OUT, is_finder, option_is, picks_right
 from engine.planner.task import STOP as STOP_WORDS
-from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SAME_THING, SUBMIT_WORDS, Task, Value, content,
+from engine.planner.task import (KIND_WORDS, CONFIRM_FIELD, CONTROL_WORDS, SAME_THING, SUBMIT_WORDS, Part, Task, Value,
+                                 content,
                                  intent_of, norm, says, stem, without_values, words)
 
 if TYPE_CHECKING:
@@ -74,6 +75,17 @@ def element_words(el: Element) -> set[str]:
             if part in w and w != part:
                 out.add(stem(part))
     return out
+
+
+def names_attribute(part: Part, el: Element) -> bool:
+    """The control is the one the attribute part is about: it bears the attribute's word ("Staff status"),
+    or, for an attribute said by what it allows, its help text says at least two of those words
+    ("Designates whether the user can log into this admin site")."""
+    own = element_words(el)
+    if not part.described:
+        return bool(set(part.words) & own)
+    said = own | set(words(el.context))
+    return len(set(part.words) & said) >= min(2, len(part.words))
 
 
 def fit(field_words: tuple[str, ...], el: Element, page_words: set[str]) -> float:
@@ -382,7 +394,7 @@ def _check(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     s, clause = -0.5, None
     take_away = False
     for part in ledger.open_attributes():
-        if set(part.words) & own:
+        if names_attribute(part, el):
             if part.off == bool(el.checked):  # the box is not yet as the instruction wants it
                 s, clause = s + 4.0, part.clause
                 take_away = take_away or part.off
@@ -452,7 +464,7 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
     if ledger.dirty and el.role == "link" and named is None:
         s -= 3.0  # leaving a changed form unsent loses what was typed
     if el.role in ("option", "listitem", "treeitem") and named is None and not any(
-            set(p.words) & own for p in ledger.open_attributes()):
+            names_attribute(p, el) for p in ledger.open_attributes()):
         s -= 1.5  # one of many entries of a list that the instruction does not name
     s -= 2.5 * ledger.clicks(el) + 3.0 * ledger.no_effect(el)
     if _downloads(el) and not task.has("download"):

@@ -147,6 +147,16 @@ class Ledger:
         self.typed_at.clear()
         self._secret_typed, self.dirty = False, False
 
+    def _sent_as_asked(self, form: Observation) -> None:
+        """A form the site took with a box already as asked ("a user who is not a superuser": the box
+        was never ticked): that attribute holds, in the site's own record."""
+        from engine.planner.actions import names_attribute
+
+        for el in form.controls:
+            if el.checkable and el.checked is not None:
+                self._mark(lambda p: p.kind == "attribute" and p.off != bool(el.checked) and names_attribute(p, el),
+                           f"sent with {el.name} {'ticked' if el.checked else 'not ticked'}")
+
     def accept(self) -> None:
         """The site took the form: what was typed into it is done for good."""
         self._form.clear()
@@ -239,6 +249,7 @@ class Ledger:
         same_form = urlsplit(after.url).path == urlsplit(before.url).path or \
             any(e.fingerprint in typed for e in after.elements)
         if said is None or not same_form:
+            self._sent_as_asked(before)
             self.accept()
             return None
         self.abandon()
@@ -247,7 +258,7 @@ class Ledger:
 
     def record(self, verb: str, el: Element | None, value: str | None, obs: Observation, page_words: set[str]) -> None:
         """Account for one performed action on ``el`` (of ``obs``)."""
-        from engine.planner.actions import element_words, fits, names_value
+        from engine.planner.actions import element_words, fits, names_attribute, names_value
 
         if el is None:
             return
@@ -309,7 +320,7 @@ class Ledger:
         if verb in ("check", "uncheck"):
             self.dirty = True
             self._clicks[el.fingerprint] = self.clicks(el) + 1
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own) and p.off == (verb == "uncheck"),
+            self._mark(lambda p: p.kind == "attribute" and names_attribute(p, el) and p.off == (verb == "uncheck"),
                        f"{verb}ed {el.name}", in_form=True)
             self._mark(lambda p: p.value is not None and p.kind == "value" and names_value(el, p.value),
                        f"{verb}ed {el.name}", in_form=True, once=True)
@@ -342,7 +353,7 @@ class Ledger:
         if el.checkable or el.role in ("option", "switch", "menuitemradio", "menuitemcheckbox"):
             # An attribute is set by a control that holds a state, not by a link or a filter named
             # like it ("By staff status", a column header).
-            self._mark(lambda p: p.kind == "attribute" and bool(set(p.words) & own)
+            self._mark(lambda p: p.kind == "attribute" and names_attribute(p, el)
                        and (p.off == bool(el.checked) or el.checked is None), f"clicked {el.name}")
 
         named = set(words(el.name))

@@ -216,6 +216,8 @@ class Part(BaseModel):
     ordinal: int | None = Field(None, description="'the 3rd textbox': 3; 'the last link': -1.")
     kind_words: tuple[str, ...] = Field((), description="The kind of element the clause names (textbox, link).")
     off: bool = Field(False, description="An attribute to take away: 'take away staff status', 'not active'.")
+    described: bool = Field(False, description="An attribute said by what it lets the record do ('who can log in "
+                                               "to the admin site'): a control whose help text says so.")
 
 
 class Task(BaseModel):
@@ -906,6 +908,9 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         if ws and intent_of(attr.split()[0]) not in ("login", "logout", "read") and \
                 all(p.words != ws for p in out if p.kind == "attribute"):
             out.append(Part(kind="attribute", text=attr, words=ws, clause=ci))
+    for part in _stated(clause, value_words, intent, ci):  # "a user tobias who is staff but not a superuser"
+        if all(p.words != part.words for p in out if p.kind == "attribute"):
+            out.append(part)
     if intent == "read" or (intent is None and re.search(r"\bwhat\s+is\b", clause, re.I)):
         tail = clause[len(verb):] if clause.lower().startswith(verb) else clause
         m = _READ_WHAT.search(tail)
@@ -926,6 +931,41 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         word = verb if intent is None else intent
         out.append(Part(kind="action", text=verb if intent is None else _verb_phrase(clause, verb),
                         words=(stem(word),) if intent is None else (), intent=intent, clause=ci))
+    return out
+
+
+# What a record made or changed is, said after it: "a user tobias who is staff but is not a superuser",
+# "an account that can log in to the admin site (staff)". Each state is an attribute of that record.
+_RELATIVE = re.compile(r"\b(?:who|that|which)\s+(?=(?:is|are|will|should|must|can|may|gets?|has)\b)", re.I)
+_STATE = re.compile(r"(?:^|\b(?:but|and)\s+)(?:(?:is|are|will\s+be|should\s+be|must\s+be|gets?\s+to\s+be)\s+"
+                    r"(?P<neg>not\s+|no\s+longer\s+)?(?:an?\s+)?(?P<w>[a-z]+)(?:\s+(?:status|user|account|member))?\b"
+                    r"|(?:can|may|should\s+be\s+able\s+to|is\s+able\s+to|has\s+to)\s+(?P<neg2>not\s+|never\s+)?"
+                    r"(?P<does>[^(),;]+?)\s*(?:\((?P<gloss>[a-z]+(?:\s+[a-z]+)?)\))?(?=\s+(?:but|and)\s+(?:is|are|can|may|has)\b|$|[,;]))",
+                    re.I)
+
+
+def _stated(clause: str, value_words: set[str], intent: str | None, ci: int) -> list[Part]:
+    """The attributes a relative clause gives the record the request makes or changes."""
+    if intent not in ("create", "edit") or not (r := _RELATIVE.search(clause)):
+        return []
+    out: list[Part] = []
+    rest, at = clause[r.end():], 0
+    while m := _STATE.match(rest, at) or _STATE.search(rest, at):
+        at = max(m.end(), at + 1)
+        if m.group("w"):
+            w = m.group("w").lower()
+            if w in STOP or w in NAMING_PARTICIPLES or w.endswith(("ing", "ed")) or stem(w) in value_words:
+                continue  # "who is joining", "that is called X": an event or a name, no state
+            out.append(Part(kind="attribute", text=m.group(0).strip(), words=(stem(w),), clause=ci, off=bool(m.group("neg"))))
+        elif m.group("gloss"):  # "can log in to the admin site (staff)": the person's own word for it
+            ws = tuple(w for w in content(m.group("gloss")) if w not in value_words)
+            if ws:
+                out.append(Part(kind="attribute", text=m.group("gloss"), words=ws, clause=ci, off=bool(m.group("neg2"))))
+        else:  # what the control's help text would say it allows; never dropped unread
+            ws = tuple(w for w in content(m.group("does")) if w not in value_words)
+            if ws:
+                out.append(Part(kind="attribute", text=m.group(0).strip(), words=ws, clause=ci,
+                                off=bool(m.group("neg2")), described=True))
     return out
 
 

@@ -172,3 +172,19 @@ def test_taking_a_member_out_picks_it_in_the_chosen_list_and_deletes_nothing() -
     assert not ledger.picked
     ledger.record("select", form.elements[3], "Curators", form, set())
     assert ledger.picked and [p.text for p in ledger.missing()] == ["Curators"]
+
+
+def test_a_state_the_form_was_sent_in_counts_and_one_said_by_what_it_allows_is_found_by_its_help() -> None:
+    ledger = Ledger(read_task("change the user tobias who can log in to the admin site but is not a superuser"))
+    form = _obs({"role": "checkbox", "name": "Staff status", "checked": False,
+                 "context": "Staff status Designates whether the user can log into this admin site."},
+                {"role": "checkbox", "name": "Superuser status", "checked": False,
+                 "context": "Superuser status Designates that this user has all permissions."},
+                {"role": "button", "name": "Save", "tag": "button"}, url="http://h/user/2/change/")
+    ledger.record("check", form.elements[0], None, form, set())
+    assert [p.text for p in ledger.missing() if p.kind == "attribute"] == ["but is not a superuser"]
+    ledger.record("click", form.elements[2], None, form, set())
+    done = _obs({"kind": "text", "role": "text", "name": "The user “tobias” was changed successfully."},
+                url="http://h/user/")
+    assert ledger.refused(form, done) is None
+    assert not [p for p in ledger.missing() if p.kind == "attribute"]  # sent with the superuser box off

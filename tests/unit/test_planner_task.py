@@ -186,3 +186,17 @@ def test_a_reason_before_its_request_is_context_and_its_subject_the_pronoun() ->
     assert [(v.text, v.field, v.choose) for v in task.values] == [
         ("Auditors", ("group",), False), ("Can view user", ("permission",), True)]
     assert [c for c in read_task("Disable his account, j.okafor, so he can't sign in").clauses] == ["Disable his account, j.okafor"]
+
+
+def test_states_said_in_a_relative_clause_are_attributes_of_the_record() -> None:
+    # "who is staff but is not a superuser": each state is a part, never dropped (a run that left it
+    # undone was recorded as succeeded)
+    task = read_task("add a user tobias, password 'Amber-Quill-31', who can log in to the admin site (staff) "
+                     "but is not a superuser")
+    assert [(p.words, p.off, p.described) for p in task.parts if p.kind == "attribute"] == [
+        (("staff",), False, False), (("superuser",), True, False)]
+    said = read_task("add a user tobias with password 'x' who can log in to the admin site")
+    assert [(p.words, p.described) for p in said.parts if p.kind == "attribute"] == [(("log", "admin"), True)]
+    # an event or a name is no state
+    assert not [p for p in read_task("add a user ann who is joining the team").parts if p.kind == "attribute"]
+    assert not [p for p in read_task("add a group that is called Ops").parts if p.kind == "attribute"]
