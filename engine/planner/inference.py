@@ -60,6 +60,7 @@ class Scorer:
         self._prefix = _PrefixCache()
         self.calls = 0
         self._cache_kw = cache_kwarg(self.model)
+        self.pack: bool | None = None  # answers scored in one packed row (None: not yet checked on this model)
         self.forwarded_tokens = 0  # tokens the model actually ran (prefix-cache hits excluded)
         self.scored_tokens = 0  # prompt + answer tokens each call covered (hits included)
         self.model_s = 0.0
@@ -121,18 +122,65 @@ class Scorer:
         logp_first = torch.log_softmax(last.float(), dim=-1)
         totals = [float(logp_first[s[0]]) for s in seqs]
         if width > 1:
-            # Right padding never changes the real tokens' logits (causal attention), so no mask.
-            expanded = copy.deepcopy(cache)
-            expanded.batch_repeat_interleave(len(seqs))
-            logits, _ = self._forward(batch[:, :-1], expanded)
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            for i, s in enumerate(seqs):
-                for j in range(1, len(s)):
-                    totals[i] += float(logp[i, j - 1, s[j]])
+            rest = self._packed(cache, len(ids), seqs) if self.pack is not False else None
+            if rest is None or self.pack is None:
+                batched = self._batched(cache, seqs, batch)
+                if rest is not None:  # the first call checks that this model honours the packed mask
+                    self.pack = max(abs(a - b) for a, b in zip(rest, batched)) < 1e-2
+                rest = batched
+            totals = [t + r for t, r in zip(totals, rest)]
         best = max(range(len(totals)), key=lambda i: totals[i])
         self.scored_tokens += len(ids) + sum(len(s) for s in seqs)
         return Scored(scores=totals, chosen=best, prompt_tokens=len(ids),
                       answer_tokens=sum(len(s) for s in seqs), ms=(time.perf_counter() - t0) * 1000)
+
+    def _batched(self, cache: Any, seqs: list[list[int]], batch: Any) -> list[float]:
+        """Log-probability of each answer's tokens after its first: one row per answer over copies of the cache."""
+        import torch
+
+        # Right padding never changes the real tokens' logits (causal attention), so no mask.
+        expanded = copy.deepcopy(cache)
+        expanded.batch_repeat_interleave(len(seqs))
+        logits, _ = self._forward(batch[:, :-1], expanded)
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        return [sum(float(logp[i, j - 1, s[j]]) for j in range(1, len(s))) for i, s in enumerate(seqs)]
+
+    def _packed(self, cache: Any, start: int, seqs: list[list[int]]) -> list[float] | None:
+        """The same, with every answer in one row after the prompt: each sees the prompt and its own
+        tokens only (a block mask, positions restarting after the prompt), so the cache is not copied
+        per answer; about half the time of ``_batched``. None where the model takes no such mask."""
+        import torch
+
+        flat = [t for s in seqs for t in s[:-1]]
+        n, dtype = len(flat), self.model.dtype
+        mask = torch.full((1, 1, n, start + n), torch.finfo(dtype).min, dtype=dtype)
+        mask[..., :start] = 0
+        positions, at = [], 0
+        for s in seqs:
+            k = len(s) - 1
+            for j in range(k):
+                mask[0, 0, at + j, start + at:start + at + j + 1] = 0
+            positions += range(start, start + k)
+            at += k
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([flat], device=self.loaded.device), use_cache=True,
+                                 attention_mask=mask.to(self.loaded.device),
+                                 position_ids=torch.tensor([positions], device=self.loaded.device),
+                                 **{self._cache_kw: copy.deepcopy(cache)})
+        except (TypeError, ValueError, RuntimeError):
+            self.pack = False
+            return None
+        finally:
+            self.model_s += time.perf_counter() - t0
+        self.forwarded_tokens += n
+        logp = torch.log_softmax(out.logits[0].float(), dim=-1)
+        totals, at = [], 0
+        for s in seqs:
+            totals.append(sum(float(logp[at + j - 1, s[j]]) for j in range(1, len(s))))
+            at += len(s) - 1
+        return totals
 
     def generate(self, prompt: str, answers: list[str], *, temperature: float = 1.0,
                  seed: int | None = None) -> Scored:
