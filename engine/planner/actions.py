@@ -417,6 +417,10 @@ def _downloads(el: Element) -> bool:
                                               or bool(re.search(r"\.(csv|pdf|xlsx?|zip|txt)$", el.href or "")))
 
 
+_COLUMN_HEAD = re.compile(r"\bthead\b")  # a table's heading row (a row's own <th> names its record)
+_SORTS = {stem(w) for w in ("sort", "order", "ascending", "descending")}
+
+
 def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: list[Value]) -> Choice:
     own = element_words(el)
     submits = ledger.dirty and _submits(el)
@@ -457,6 +461,11 @@ def _click(sc: Scorer, el: Element, task: Task, ledger: Ledger, open_values: lis
         s -= 4.0
     if el.href and urlsplit(el.href).hostname not in (None, urlsplit(sc.obs.url).hostname):
         s -= 5.0  # another site: the instruction is about this one (and the fence would stop it)
+    if el.role == "link" and says("create", el.name) and named is None and not task.has("create") \
+            and any(i in ("edit", "type", "delete") for i in task.intents):
+        s -= 2.0  # "fill in the details for mchen": what exists is changed; a link to add one is no way to it
+    if el.role == "link" and _COLUMN_HEAD.search(el.css) and not sc.want & _SORTS:
+        s -= 3.0  # a column's heading sorts the list: it opens no record and sets no field named like it
     if el.editable:
         s += 3.0 if ledger.wants_focus() else -2.0
     if el.container:

@@ -442,9 +442,16 @@ class Ledger:
         """Keep what the site answered to a form, for each change it names (a later form may end the run)."""
         if not self.last_submit:
             return
+        answer = None
         for intent in CHANGES:
-            if intent not in self.heard and (said := self._said(before, after, intent)) is not None:
-                self.heard[intent] = said
+            if (said := self._said(before, after, intent)) is not None:
+                answer = answer or said
+                self.heard.setdefault(intent, said)
+        if answer is not None:  # one form that did two requests ("a new group X with the permission P"):
+            for i in self._form:  # the site's answer to it confirms both
+                intent = self.clause_intent(self.task.parts[i].clause)
+                if intent in CHANGES:
+                    self.heard.setdefault(intent, answer)
 
     def _said(self, before: Observation | None, now: Observation, intent: str | None) -> str | None:
         """A message that appeared on ``now`` saying ``intent`` was done (None: that a form succeeded)."""

@@ -446,6 +446,7 @@ _MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+
 _NOT_ASKED = re.compile(r"\s*(?:hi|hello|hey|dear\s+\w+|thanks?|thank\s+you|cheers|yes|yeah|yep|ok|okay|sure|"
                         r"nothing\s+(?:else|more)|that'?s\s+(?:all|it)|whatever\s+(?:you\s+do|happens)|(?:one|two|three|four|five|several|a\s+few)\s+"
                         r"(?:things?|tasks?|requests?|changes?|jobs?)(?:\s+please)?)(?:\W+|$)", re.I)
+_POLITE = re.compile(r"^\s*(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?=[a-z])", re.I)
 _KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
                    r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$", re.I)
 # What happened or is so, told as context: a subject, then a verb that is no request ("hsato is joining the
@@ -516,11 +517,22 @@ _NEEDS_RIGHTS = re.compile(r"^\s*(?P<who>.+?)\s+needs?\s+(?:full\s+|the\s+)?(?<!
                            re.I)
 
 
+# A person's whole name said of them: "her name is Mei Chen", "his full name: Ola Berg" (a "full name"
+# alone may be one field's name).
+_FULL_NAME = re.compile(r"\b(?:her|his|their|(?:the\s+)?(?:user|person)['’]s)\s+(?:full\s+|real\s+)?name\s*(?:is|should\s+be|:|=)?\s*$"
+                        , re.I)
+_HAS_RIGHT = re.compile(r"^\s*(?P<who>.+?)\s+(?:should|must|needs?\s+to|has\s+to|have\s+to)\s+(?:have|get|hold)\s+"
+                        r"(?P<what>(?:the\s+)?\S.*?\b(?:permission|right|privilege|role)s?)\b", re.I)
+
+
 def _as_request(clause: str) -> str:
     """A state asked for, as the request that makes it so ("put him in the Help Desk group")."""
     if m := _BELONGS.match(clause):
         who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
         return f"put {who} in {m.group('where')}"
+    if m := _HAS_RIGHT.match(clause):  # "it should have the Can add user permission"
+        who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
+        return f"give {who} {m.group('what')}"
     if m := _NEEDS_RIGHTS.match(clause):
         who = m.group("who")
         named = re.search(r"\(\s*([\w.@-]+)\s*\)", who)  # "her account (priya.nair)"
@@ -528,6 +540,8 @@ def _as_request(clause: str) -> str:
             who = f"the account {named.group(1) if named else who}"
         return f"make {who} {m.group('what')}"
     return clause
+_RELATIVE_SAID_EXACTLY = re.compile(r"\s+(?:whose|who|which|that)\s+[^,.;]+?,?\s*\b(?:i\.e\.?|that is|in other words|namely)[,:]?\s+"
+                                    r"(?=(?:it|they|he|she|this|that)\s)", re.I)
 _THAT_IS = re.compile(r",?\s*\b(?:i\.e\.?|that is|in other words|namely)[,:]?\s+", re.I)
 # "The Auditors group needs read-only access, so give it ...": why, then the request (about the same thing)
 _SO = re.compile(r",\s+so\s+(?!that\b)", re.I)
@@ -630,6 +644,9 @@ def read_task(instruction: str) -> Task:
     text = " ".join(instruction.split())
     # "pwhite: deactivate, don't delete": what the request is about, said first
     text = re.sub(rf"^\s*([\w.@'-]+):\s+((?:{_VERBS})\w*)\b", r"\2 \1", text, flags=re.I)
+    # "a group named X whose members may add users, i.e. it should have the Can add user permission": the
+    # request, then what its relative clause asks, said exactly (its own sentence, "it" the record made)
+    text = _RELATIVE_SAID_EXACTLY.sub(". ", text)
     clauses = [part for c in _CLAUSE.split(text) if c and _unbracket(c) for part in _login_first(_unbracket(c))]
     values: list[Value] = []
     parts: list[Part] = []
@@ -644,6 +661,7 @@ def read_task(instruction: str) -> Task:
         # What must not be done asks nothing and holds no value ("but don't touch the user accounts").
         clause = re.sub(r"[\s,]+(?:and|but|or)?\s*$", "", NEGATED.sub(" ", clause))
         clause = clause[m.end():] if (m := _NOT_ASKED.match(clause)) else clause
+        clause = _POLITE.sub("", clause, count=1)  # "Could you fill in ...": the request itself
         clause = _as_request(_said_exactly(clause))
         # "DJANGO_PW holds the password": the login's password, said apart
         secret_only = bool(named_secrets(clause)) and not _LOGIN_SAID.search(clause) and not _SIGN_IN_WITH.search(clause)
@@ -700,6 +718,11 @@ def read_task(instruction: str) -> Task:
         joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
         left = _joins(clause, spans, m.start("verb"), _LEAVES) if intent in ("delete", None) and m else set()
         granted = _GRANTS.match(clause, m.start("verb")) if m and intent is None else None
+        if granted and not re.match(_Q, granted.group("what")):  # unquoted: each name is one value
+            named = [(granted.start("what") + n.start(), granted.start("what") + n.end(), n.group(0), "literal")
+                     for n in re.finditer(_NAMED, granted.group("what"))]
+            spans = sorted([sp for sp in spans if sp[1] <= granted.start("what") or sp[0] >= granted.end("noun")]
+                           + named)
         if granted:
             # "grant the Helpdesk group the 'Can change user' permission": chosen on the group's page
             joined = {a for a, b, _, k in spans if granted.start("what") <= a < granted.end("what") and k == "literal"}
@@ -744,6 +767,15 @@ def read_task(instruction: str) -> Task:
             case = _LETTER_CASE.match(clause[b:nxt]) if kind == "literal" else None
             if case:
                 v = v.upper() if case.group("up") else v.lower()
+            whole = _FULL_NAME.search(clause[:a]) and kind == "literal" and not replaces
+            if whole and re.fullmatch(r"(?-i:[A-Z])[\w'-]+\s+(?-i:[A-Z])[\w'-]+", v):
+                # "her name is Mei Chen": a person's name is a first and a last name (two fields where the form
+                # has them; "Mei Chen" in one field where it has one)
+                first, last = v.split()
+                clause_values += [Value(text=first, field=(stem("first"), stem("name")), clause=ci),
+                                  Value(text=last, field=(stem("last"), stem("name")), clause=ci)]
+                prev_end = b
+                continue
             value = Value(text=v, kind=kind, field=field, replaces=replaces, clause=ci,  # type: ignore[arg-type]
                           choose=a in joined | left, leave=a in left)
             clause_values.append(value)
@@ -763,8 +795,11 @@ def read_task(instruction: str) -> Task:
             clause_values.append(Value(text="{{ secrets.password }}", kind="secret", field=(stem("password"),),
                                        clause=ci))
         values += clause_values
-        record = next((("the group " if stem("group") in v.field else "the user ") + v.text for v in clause_values
-                       if v.kind == "literal" and set(v.field) & _RECORD_FIELDS), record)
+        if intent != "login":  # who signs in is no record of the work
+            noun = re.search(r"\b(group|user|account)\s+(?:named|called|titled)\b", clause, re.I)
+            record = next((("the group " if stem("group") in v.field or noun and noun.group(1).lower() == "group"
+                            else "the user ") + v.text for v in clause_values if v.kind == "literal" and (
+                set(v.field) & _RECORD_FIELDS or noun and v.field == (stem("name"),))), record)
         for v in clause_values:
             parts.append(Part(kind="secret" if v.kind == "secret" else "value", text=v.shown, value=v,
                               words=tuple(words(v.text)) if v.kind != "secret" else (), clause=ci))
@@ -831,7 +866,9 @@ _JOINS = re.compile(r"\s*(?:please\s+)?(?:add|put|assign|move|include)\s+(?!(?:a
 _LEAVES = re.compile(r"\s*(?:please\s+)?(?:remove|take|drop|withdraw|unassign)\s+(?P<who>.+?)"
                      r"\s+(?:out\s+of|from)\s+(?P<where>(?:(?:the|that|this|our|my|their)\s+)?.+)$", re.I)
 _Q = r"(?:\"[^\"]+\"|'[^']+'|“[^”]+”)"
-_GRANTS = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?(?P<what>{_Q}(?:\s*(?:,|and|,\s*and)\s*{_Q})*)"
+_NAMED = r"(?-i:[A-Z])[\w-]*(?:\s+(?!(?:and|or)\b)(?-i:[a-z])[\w-]*){0,4}"  # a name said unquoted: "Can add user"
+_GRANTS = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?"
+                     rf"(?P<what>{_Q}(?:\s*(?:,|and|,\s*and)\s*{_Q})*|{_NAMED}(?:\s*(?:,|and|,\s*and)\s*{_NAMED})*)"
                      r"\s+(?P<noun>permission|right|privilege|role)s?\b", re.I)
 _MOVES = re.compile(r"\s*(?:please\s+)?(?:move|transfer|switch)\s+(?P<who>.+?)\s+from\s+(?P<from>.+?)"
                     r"\s+(?:to|into|over\s+to)\s+(?P<where>.+)$", re.I)

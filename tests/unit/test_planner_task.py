@@ -200,3 +200,21 @@ def test_states_said_in_a_relative_clause_are_attributes_of_the_record() -> None
     # an event or a name is no state
     assert not [p for p in read_task("add a user ann who is joining the team").parts if p.kind == "attribute"]
     assert not [p for p in read_task("add a group that is called Ops").parts if p.kind == "attribute"]
+
+
+def test_a_permission_said_unquoted_or_as_a_state_is_granted() -> None:
+    task = read_task("As admin (password in the DJANGO_PW secret), set up a new group named Onboarding Coordinators "
+                     "whose members are allowed to add users, i.e. it should have the Can add user permission.")
+    assert task.clause_intents == ("login", "create", "edit")  # the request is kept, its restatement is one
+    assert [(v.text, v.field, v.choose) for v in task.values if v.clause == 2] == [
+        ("Onboarding Coordinators", ("group",), False), ("Can add user", ("permission",), True)]
+    state = read_task("The Auditors group should have the Can view user and Can view group permissions")
+    assert [v.text for v in state.values if v.choose] == ["Can view user", "Can view group"]
+
+
+def test_a_polite_question_is_its_request_and_a_persons_name_is_first_and_last() -> None:
+    task = read_task("Could you fill in the profile details for mchen? Her name is Mei Chen.")
+    assert [(v.text, v.field) for v in task.values] == [
+        ("mchen", ("user",)), ("Mei", ("first", stem("name"))), ("Chen", ("last", stem("name")))]
+    # a "full name" may be one field of its own: kept whole
+    assert [v.text for v in read_task("create a user with full name Ada Lovelace").values] == ["Ada Lovelace"]
