@@ -446,6 +446,8 @@ _MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+
 _NOT_ASKED = re.compile(r"\s*(?:hi|hello|hey|dear\s+\w+|thanks?|thank\s+you|cheers|yes|yeah|yep|ok|okay|sure|"
                         r"nothing\s+(?:else|more)|that'?s\s+(?:all|it)|whatever\s+(?:you\s+do|happens)|(?:one|two|three|four|five|several|a\s+few)\s+"
                         r"(?:things?|tasks?|requests?|changes?|jobs?)(?:\s+please)?)(?:\W+|$)", re.I)
+_THOSE = re.compile(r"^\s*(?:please\s+)?(?:[a-z]+\s+){1,3}?(?P<those>both(?:\s+of\s+them)?|all\s+of\s+them|each\s+of\s+them|them\s+all|"
+                   r"them|these|those|the\s+two)\b(?!\s+(?:groups?|users?|accounts?)\b)", re.I)
 _POLITE = re.compile(r"^\s*(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?=[a-z])", re.I)
 _KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
                    r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$", re.I)
@@ -675,6 +677,16 @@ def read_task(instruction: str) -> Task:
             continue  # "wendy must stay", "Hi!", "jfletcher stepped down": nothing to do
         clause = _NEED.sub("create ", _with_referent(clause, referent, record))
         clause = _restated(clause)
+        if (both := _THOSE.match(clause)) and ci and clause_intents[-1] is None and asking:
+            # "Two of our groups are obsolete now, A and B. Get rid of both": the clause before only named them
+            named = [v.text for v in values if v.clause == ci - 1 and v.kind == "literal"]
+            noun = re.search(r"\b(group|user|account)s\b", clauses[ci - 1], re.I)
+            if len(named) >= 2 and noun:
+                things = " and ".join(f"the {noun.group(1).lower()} {n}" for n in named)
+                clause = clause[:both.start("those")] + things + clause[both.end("those"):]
+                values = [v for v in values if v.clause != ci - 1]
+                parts = [p for p in parts if p.clause != ci - 1]
+                asking.pop()
         clauses[ci] = clause
         if _IF_ASKED.search(clause) and not any(c.isdigit() or c.isupper() for c in clause[1:]):
             clause_intents.append(None)
@@ -783,6 +795,17 @@ def read_task(instruction: str) -> Task:
         for m in re.finditer(r"\bthe value of (?:the )?([A-Za-z][A-Za-z ]{1,30}?)(?= into| in| to|$|,)", clause, re.I):
             clause_values.append(Value(text=m.group(1).strip(), kind="lookup", clause=ci,
                                        field=_plain_words(clause[m.end():])))
+        # "Admin credentials: user admin": one value said twice in a clause is one value, in the field its
+        # record words name (the fill of one marks every part of that text, so the other never would be)
+        seen: dict[tuple[str, str], int] = {}
+        for k, v in enumerate(clause_values):
+            if v.kind == "literal" and (v.text, v.kind) in seen:
+                j = seen[(v.text, v.kind)]
+                keep = v if set(v.field) & _RECORD_FIELDS and not set(clause_values[j].field) & _RECORD_FIELDS else clause_values[j]
+                clause_values[j], clause_values[k] = keep, None  # type: ignore[call-overload]
+            else:
+                seen[(v.text, v.kind)] = k
+        clause_values = [v for v in clause_values if v is not None]
         if re.search(r"\b(both|all|each|every)\b", clause, re.I):
             clause_values = [v.model_copy(update={"repeat": True}) for v in clause_values]
         if verb in PREPOSITIONS and not secret_only:  # "For the user @donec": says where the next clause acts

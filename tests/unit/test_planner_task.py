@@ -218,3 +218,12 @@ def test_a_polite_question_is_its_request_and_a_persons_name_is_first_and_last()
         ("mchen", ("user",)), ("Mei", ("first", stem("name"))), ("Chen", ("last", stem("name")))]
     # a "full name" may be one field of its own: kept whole
     assert [v.text for v in read_task("create a user with full name Ada Lovelace").values] == ["Ada Lovelace"]
+
+
+def test_both_stands_for_what_the_sentence_before_named_and_a_value_said_twice_is_one() -> None:
+    task = read_task("Two of our groups are obsolete now, Temp Interns and Pilot 2025. Get rid of both.")
+    assert task.clause_intents == (None, "delete")
+    assert [(p.kind, p.text, p.clause) for p in task.parts if p.kind == "value"] == [
+        ("value", "Temp Interns", 1), ("value", "Pilot 2025", 1)]
+    creds = read_task("Admin credentials: user admin, and the password is the DJANGO_PW secret.")
+    assert [(v.text, v.field) for v in creds.values if v.kind == "literal"] == [("admin", ("user",))]
