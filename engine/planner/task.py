@@ -85,7 +85,9 @@ _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|se
 # "and permanently remove"); a colon before a verb ("Two things: first create ...").
 _CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<!\bi\.e)(?<!\be\.g)[.;!?][)\]]?(?:\s+|$)|"
                      rf":\s+(?=(?:please\s+|first\s+|firstly\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
-                     rf",?\s+(?:and|but|so)\s+(?:afterwards\s+|also\s+|[a-z]+ly\s+)?(?=(?:{_VERBS})\b))", re.I)
+                     rf",?\s+(?:and|but|so)\s+(?:afterwards\s+|also\s+|[a-z]+ly\s+)?(?=(?:{_VERBS})\b)|"
+                     rf",?\s+and\s+(?=(?:on|in|for)\s+(?:the\s+|this\s+|that\s+|her\s+|his\s+)?(?:account|user|group|record|profile)"
+                     rf"\s+[\w.@-]+\s+(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
 # Connectives before the verb ("First log in", "Once you are signed in, ...") are not it.
 LEAD = re.compile(r"\s*(?:(?:please|now|also|afterwards|then|first|firstly|next|finally|lastly|once|when|after)\s+"
@@ -329,7 +331,8 @@ def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False
         # (a lower-case "-ly" word is how it is done: "delete that user completely")
         named = named and low not in _AS_WHAT
         before = clause[:tok.start()]
-        if login and re.search(r"\b(?:into|to|onto|on)\s+(?:the\s+)?$", before, re.I) or _STAYS_IN.search(before):
+        if login and re.search(r"\b(?:into|to|onto|on)\s+(?:the\s+)?$", before, re.I) and not re.search(
+                rf"\b(?:{_VERBS})\b", before[skip:], re.I) or _STAYS_IN.search(before):
             i += 1  # "sign into the Django admin" says where; "he stays in Accounting" what is kept
             continue
         if re.match(r"['’]s\b", clause[tok.end():]) and low not in STOP and intent_of(low) is None:
@@ -649,6 +652,9 @@ def read_task(instruction: str) -> Task:
     # "a group named X whose members may add users, i.e. it should have the Can add user permission": the
     # request, then what its relative clause asks, said exactly (its own sentence, "it" the record made)
     text = _RELATIVE_SAID_EXACTLY.sub(". ", text)
+    # "... and on the account dkowalski set the last name to X": that record is opened, then changed
+    text = re.sub(rf"\b(?:on|in)\s+(?:the\s+)?(account|user|group|record|profile)\s+([\w.@-]+)\s+(?=(?:{_VERBS})\b)",
+                  r"open the \1 \2, then ", text, flags=re.I)
     clauses = [part for c in _CLAUSE.split(text) if c and _unbracket(c) for part in _login_first(_unbracket(c))]
     values: list[Value] = []
     parts: list[Part] = []
@@ -765,7 +771,7 @@ def read_task(instruction: str) -> Task:
             replaces = None
             to = r"(?:\bto|\bas|:)\s*$" if intent == "edit" else r"\bto\s*$"  # "rename X as Y", "... spelled: Y"
             between = clause[prev_end:a]
-            if (re.search(to, between) or asked_naming and (re.search(_IS_NOW.pattern + "$", between, re.I) or re.search(
+            if not re.search(r"\band\b|,", between) and (re.search(to, between) or asked_naming and (re.search(_IS_NOW.pattern + "$", between, re.I) or re.search(
                     r"\b(?:%s)\s*$" % "|".join(NAMING_PARTICIPLES), between, re.I))) \
                     and clause_values and kind == "literal":
                 replaces = clause_values[-1].text
@@ -808,7 +814,8 @@ def read_task(instruction: str) -> Task:
         clause_values = [v for v in clause_values if v is not None]
         if re.search(r"\b(both|all|each|every)\b", clause, re.I):
             clause_values = [v.model_copy(update={"repeat": True}) for v in clause_values]
-        if verb in PREPOSITIONS and not secret_only:  # "For the user @donec": says where the next clause acts
+        if verb in PREPOSITIONS and not secret_only and not re.search(rf"\s(?:{_VERBS})\s", clause[skip:], re.I):
+            # "For the user @donec": says where the next clause acts ("on the account X set the email to Y" asks)
             values += [v.model_copy(update={"context": True}) for v in clause_values]
             # ... and what it asks there, when no comma ends it ("for the user X take away staff status")
             parts += [p for p in _clause_parts(clause, ci, None, "", clause_values, [(a, b) for a, b, _, _ in spans])

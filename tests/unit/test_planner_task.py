@@ -227,3 +227,12 @@ def test_both_stands_for_what_the_sentence_before_named_and_a_value_said_twice_i
         ("value", "Temp Interns", 1), ("value", "Pilot 2025", 1)]
     creds = read_task("Admin credentials: user admin, and the password is the DJANGO_PW secret.")
     assert [(v.text, v.field) for v in creds.values if v.kind == "literal"] == [("admin", ("user",))]
+
+
+def test_a_request_glued_to_the_login_keeps_its_values() -> None:
+    # a run that dropped them signed in, opened the account and was recorded as succeeded
+    task = read_task("Sign into the admin area as admin (the secret DJANGO_PW has the password) and on the account "
+                     "dkowalski set the last name to Nowak-Kowalska and the email address to dorota.nowak@example.com.")
+    assert task.clause_intents[-2:] == ("open", "edit")
+    assert [(v.text, v.replaces) for v in task.values if v.kind == "literal"] == [
+        ("admin", None), ("dkowalski", None), ("Nowak-Kowalska", None), ("dorota.nowak@example.com", None)]
