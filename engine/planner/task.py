@@ -86,7 +86,7 @@ _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|se
 _CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<!\bi\.e)(?<!\be\.g)[.;!?][)\]]?(?:\s+|$)|"
                      rf":\s+(?=(?:please\s+|first\s+|firstly\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
                      rf",?\s+(?:and|but|so)\s+(?:afterwards\s+|also\s+|[a-z]+ly\s+)?(?=(?:{_VERBS})\b)|"
-                     rf",?\s+and\s+(?=(?:on|in|for)\s+(?:the\s+|this\s+|that\s+|her\s+|his\s+)?(?:account|user|group|record|profile)"
+                     rf",?\s+and\s+(?=for\s+(?:the\s+|this\s+|that\s+|her\s+|his\s+)?(?:account|user|group|record|profile)"
                      rf"\s+[\w.@-]+\s+(?:{_VERBS})\b))", re.I)
 # A clause's verb phrase: "log in", "sign out", "please open".
 # Connectives before the verb ("First log in", "Once you are signed in, ...") are not it.
@@ -1017,7 +1017,7 @@ def _stated(clause: str, value_words: set[str], intent: str | None, ci: int) -> 
         return []
     out: list[Part] = []
     rest, at = clause[r.end():], 0
-    while m := _STATE.match(rest, at) or _STATE.search(rest, at):
+    while m := _STATE.search(rest, at):
         at = max(m.end(), at + 1)
         if m.group("w"):
             w = m.group("w").lower()
