@@ -98,6 +98,11 @@ class Agent:
     async def run(self, url: str | None) -> PlanningResult:
         t0 = time.perf_counter()
         error: RpaError | None = None
+        if self.task.unread:  # a value said but never read into a part: no run may do less than was asked
+            named = ", ".join(f"'{v}'" for v in self.task.unread[:4])
+            return self._result(url or self.session.page.url, t0, error=GoalError(
+                self.task.unread[0], f"Planner.plan: could not read what to do with {named} in "
+                f"\"{self.instruction}\"; say it as its own request (\"set the e-mail to ...\")."))
         if url:
             opened = await self.session.perform(Step(id="s1", action=Action.goto, value=url,
                                                      description="open the start page"))

@@ -234,6 +234,8 @@ class Task(BaseModel):
     words: tuple[str, ...] = Field(description="Stemmed content words of the whole instruction.")
     clauses: tuple[str, ...] = ()
     clause_intents: tuple[str | None, ...] = Field((), description="What each clause asks, as read_task read it.")
+    unread: tuple[str, ...] = Field((), description="Values the instruction states that no part of the task "
+                                                    "holds (a phrasing the reader missed): planning fails naming them.")
 
     def clause_intent(self, clause: int) -> str | None:
         return self.clause_intents[clause] if clause < len(self.clause_intents) else None
@@ -664,6 +666,7 @@ def read_task(instruction: str) -> Task:
     named_secret = bool(named_secrets(text)) or "{{ secrets." in text
     asking: list[str] = []  # the clauses that ask something: their words are the task's
     record = ""  # the record the last clause named (a user made or changed)
+    heard: list[str] = []  # what was read and deliberately left (context, what stays): values there are no task
     referent = ""  # whom the context named ("hsato is joining the audit team. ... put him in ...")
     for ci, clause in enumerate(clauses):
         # What must not be done asks nothing and holds no value ("but don't touch the user accounts").
@@ -680,6 +683,7 @@ def read_task(instruction: str) -> Task:
                 r"\s*(?:the\s+)?[\w.@-]+(?:\s+[\w.@-]+)?" + _STAYS.pattern, clause, re.I))):
             referent = told or referent
             clause_intents.append(None)
+            heard.append(clause)
             continue  # "wendy must stay", "Hi!", "jfletcher stepped down": nothing to do
         clause = _NEED.sub("create ", _with_referent(clause, referent, record))
         clause = _restated(clause)
@@ -696,6 +700,7 @@ def read_task(instruction: str) -> Task:
         clauses[ci] = clause
         if _IF_ASKED.search(clause) and not any(c.isdigit() or c.isupper() for c in clause[1:]):
             clause_intents.append(None)
+            heard.append(clause)
             continue  # "Confirm the deletion if asked": a step of the work, taken when the page asks it
         asking.append(clause)
         m = LEAD.match(clause)
@@ -781,6 +786,7 @@ def read_task(instruction: str) -> Task:
                     field = (stem("name"),) if asked_naming else tuple(dict.fromkeys((*field, stem("name"))))
             if kind == "literal" and _STAYS.match(clause[b:]):
                 prev_end = b
+                heard.append(v)
                 continue  # "(the 2026 one stays)", "wendy must stay": what is kept, not what to do
             case = _LETTER_CASE.match(clause[b:nxt]) if kind == "literal" else None
             if case:
@@ -843,9 +849,25 @@ def read_task(instruction: str) -> Task:
                      for p in parts]
             new = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) for p in new]
         parts += new
+    heard += [v.text for v in values] + [p.text for p in parts]
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
                 parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(" ".join(asking))))), clauses=tuple(clauses),
-                clause_intents=tuple(clause_intents))
+                clause_intents=tuple(clause_intents), unread=_unread(text, heard))
+
+
+def _unread(text: str, heard: list[str]) -> tuple[str, ...]:
+    """Values ``text`` states unmistakably (quoted, an e-mail address, anything with a digit but a position)
+    that nothing read holds. Each one is a part of the request the reader dropped: a run without it would
+    do less than was asked and may still look done, so the task names it instead of planning around it."""
+    text = NEGATED.sub(" ", text)
+    for a, b, _ in reversed(named_secrets(text)):
+        text = text[:a] + " " + text[b:]
+    text = TEMPLATE_RE.sub(" ", text)
+    said = [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(text)]
+    said += [t.group(0) for t in _TOKEN.finditer(_QUOTED.sub(" ", text))
+             if (any(c.isdigit() for c in t.group(0)) or "@" in t.group(0)) and not _ORDINAL.fullmatch(t.group(0))]
+    known = " ".join(heard).lower()
+    return tuple(dict.fromkeys(v.strip() for v in said if v.strip() and v.strip().lower() not in known))
 
 
 # "do not delete it", "..., but don't open it", "without downloading it": what must not be done, up to the

@@ -88,3 +88,13 @@ def test_a_date_as_people_write_it_goes_into_a_date_field_in_its_one_form() -> N
         assert entry.ok, entry.error
         assert [r["Due date"] for r in site.site.requests()] == ["2027-12-14"]  # the site's own record
     assert any(s.action is Action.fill and s.value == "2027-12-14" for s in entry.plan.steps)
+
+
+def test_a_value_the_reader_cannot_place_fails_the_run_naming_it_before_any_step() -> None:
+    # "to <address>" after a login reads as where to sign in: the address holds no part, so the run says so
+    with start_sandbox(port=0) as site:
+        entry, run = _plan_run(f"Sign in to {site.url}/login as alice", site.url + "/login", {"password": "wonderland"})
+        assert not entry.ok and entry.error_kind is FailureKind.goal_unmet
+        assert entry.error.startswith("Planner.plan: could not read what to do with") and site.url in entry.error
+        assert site.stats.logins == 0 and site.stats.bad_logins == 0
+    assert History().get_run(run.run_id).status == HistoryStatus.failed_business.value

@@ -236,3 +236,19 @@ def test_a_request_glued_to_the_login_keeps_its_values() -> None:
     assert task.clause_intents[-2:] == ("open", "edit")
     assert [(v.text, v.replaces) for v in task.values if v.kind == "literal"] == [
         ("admin", None), ("dkowalski", None), ("Nowak-Kowalska", None), ("dorota.nowak@example.com", None)]
+
+
+def test_a_value_the_reader_drops_is_named_never_planned_around() -> None:
+    from engine.planner.task import _unread
+
+    # what was read holds every value: nothing unread
+    said = "Create user sam with password 'S3cret x' and email sam@x.org, then add him to Team 7"
+    assert read_task(said).unread == ()
+    # quoted text, an e-mail address and anything with a digit that nothing read holds are named, in order
+    assert _unread(said, ["sam", "S3cret x"]) == ("sam@x.org", "7")
+    assert _unread(said, []) == ("S3cret x", "sam@x.org", "7")
+    # a position, a secret's name and what must not be done are no values
+    assert _unread("Type hi into the 2nd box with secret PW_2, but don't touch box 9", ["hi"]) == ()
+    # a clause read as context or as what stays keeps its values (they are no task)
+    assert read_task("jfletcher left in 2025, remove his account").unread == ()
+    assert read_task("Delete the group Interns 2024 (the 2025 one stays)").unread == ()
