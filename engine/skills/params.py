@@ -61,12 +61,18 @@ def _cues(name: str, description: str | None) -> set[str]:
     return out
 
 
+_DETERMINERS = {"the", "my", "our", "your", "his", "her", "their"}
+
+
 def _cued(span: Span, toks: list, cues: set[str]) -> bool:
     """One of the two words before the span is a cue, or another name for one ("my login is oscar")."""
+    def cue(t) -> bool:  # the other name as written (or its plural): "Accounting" is a department, not an account
+        return t.low in cues or stem(t.text) in cues or any(s in cues for s in SAME_THING.get(t.low.removesuffix("s"), ()))
+
     before = [toks[i] for i in range(max(0, span.first - 2), span.first)]
-    # The other name as written (or its plural): "Accounting" is a department, not an account.
-    return any(t.low in cues or stem(t.text) in cues or any(s in cues for s in SAME_THING.get(t.low.removesuffix("s"), ()))
-               for t in before)
+    # ... or the cue right after a determiner and the value: "using the dave account"
+    after = span.last < len(toks) and span.first and toks[span.first - 1].low in _DETERMINERS and cue(toks[span.last])
+    return any(cue(t) for t in before) or bool(after)
 
 
 def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
@@ -105,7 +111,9 @@ def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
             value = sp.text.removesuffix("'s").removesuffix("’s")  # "Soylent's invoices": Soylent
             if _cued(sp, toks, cues):
                 found.append(Found(name, sp, value, "cued"))
-            elif _capitalized(p.default or ""):
+            elif _capitalized(p.default or "") and sp.last - sp.first >= len((p.default or "").split()):
+                # uncued, a name is as long as the param's own ("Ada Lovelace" takes a full name, never a
+                # capitalized first word: "Cancel service request ...")
                 found.append(Found(name, sp, value, "name"))
     return found
 

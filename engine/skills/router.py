@@ -90,6 +90,13 @@ class PartRoute:
         return self.probs[self.best] if self.best >= 0 else self.probs[-1]
 
 
+def _outside(part: str, values: list[tuple[int, int]]) -> str:
+    """The part with the spans of ``values`` blanked out."""
+    for a, b in sorted(values, reverse=True):
+        part = part[:a] + " " + part[b:]
+    return part
+
+
 def _softmax(xs: list[float], t: float) -> list[float]:
     m = max(xs)
     es = [math.exp((x - m) / t) for x in xs]
@@ -146,8 +153,8 @@ class Router:
                 best = max(best, explained / weight)
             whole_w, whole_x = whole_w + weight, whole_x + explained
             start = end
-        if not whole_w:
-            return 0.0  # no words: no evidence for any skill
+        if not whole_w:  # values only ("how much is INV-1023?"): explained by a skill that places them all
+            return 1.0 if values and not any(c.isdigit() or "@" in c for c in _outside(part, values)) else 0.0
         whole = whole_x / whole_w
         return whole + self.config.clause_mix * max(0.0, best - whole)
 
@@ -215,6 +222,24 @@ class Router:
         scores = self.score_part(part)
         return PartRoute(part, RouteStatus.routed, scores, prev.probs, prev.best)
 
+    def _follow_up(self, part: str, route: PartRoute, prev: PartRoute) -> PartRoute | None:
+        """A part that only goes on with the previous one: values alone ("download INV-1001, then INV-1002 as
+        well") do the previous skill again; what fills params the previous part left open ("a request for
+        Hedy; updates go to hedy@example.org; Sales handles it") is more of the same request."""
+        skill = prev.scores[prev.best].skill
+        mine = route.scores[prev.best].filled if route.scores else {}
+        said = set(prev.scores[prev.best].filled)
+        verbs = [v for v in lead_verbs(self.read(part)[0]) if v not in STOP]
+        if mine and not verbs and set(mine) <= said and route.scores[prev.best].loose == 0:
+            return self._same_again(part, prev)
+        same = route.status is RouteStatus.routed and route.scores[route.best].skill is skill
+        if mine and not set(mine) & said and (route.status is not RouteStatus.routed or same):
+            whole = self.route_part(f"{prev.part}; {part}")
+            if whole.status is RouteStatus.routed and whole.scores[whole.best].skill is skill \
+                    and set(whole.scores[whole.best].filled) > said:
+                return whole
+        return None
+
     def _model_check(self, route: PartRoute) -> None:
         """A close call goes to the model too: it may only stop a run (never start one) when it prefers
         the runner-up's description. The embedded model is too weak to choose on its own."""
@@ -242,8 +267,15 @@ class Router:
             prev = routes[-1] if routes else None
             if prev is not None and prev.status is RouteStatus.routed and SAME_AGAIN.match(p):
                 routes.append(self._same_again(p, prev))
-            else:
-                routes.append(self.route_part(p))
+                continue
+            route = self.route_part(p)
+            if prev is not None and prev.status is RouteStatus.routed and (follow := self._follow_up(p, route, prev)):
+                if follow.part == p:
+                    routes.append(follow)
+                else:
+                    routes[-1] = follow
+                continue
+            routes.append(route)
         if len(routes) > 1 and not all(r.status is RouteStatus.routed for r in routes):
             whole = self.route_part(text)  # "sign in, then search X" may be one skill's whole job
             if all(r.status is RouteStatus.none for r in routes) or (

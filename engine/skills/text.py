@@ -26,13 +26,19 @@ what which who whom whose how when where why all every each any some one there h
 give want need let just also into onto about after before first next afterwards now up out
 # quantifiers, forms of be/have/get, and the courtesies of a request: no evidence either
 many much few several lot lots am was were been being got gotten pls plz kindly hi hey hello thanks thank
-thx ok okay really actually maybe anything something everything nothing""".split())
+thx ok okay really actually maybe anything something everything nothing
+u ur well whats hows whos thats theres heres lets can't cannot don't won't isn't aren't doesn't didn't wasn't weren't couldn't wouldn't shouldn't""".split())
 SEQUENCE_MARKERS = re.compile(
     r"\s*(?:,|;)?\s*\b(?:and\s+)?(?:then|after that|afterwards|followed by|"
     r"(?:once|when|after)\s+(?:that|it|this)(?:'s|\s+is|\s+has\s+been)?\s+(?:done|finished|complete)(?:\s*,)?)\b\s*"
     r"|\s*;\s*", re.IGNORECASE)
 # Sentences and comma clauses: a request often comes with context ("it's for the month-end pack").
 CLAUSES = re.compile(r"[.?!;,]+(?:\s+|$)|\s+(?:because|since|as)\s+")
+
+
+def is_stop(low: str) -> bool:
+    """A function word, or one with a clitic ("it's", "we're", "whats"): no value starts or ends with it."""
+    return low in STOP or re.sub(r"['’](?:s|re|m|ve|d|ll)$", "", low) in STOP
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,13 @@ def words(text: str) -> list[str]:
 def spans(text: str, max_tokens: int = 4) -> list[Span]:
     """Every run of up to ``max_tokens`` tokens that neither starts nor ends with a function word."""
     toks = tokens(text)
+    stop = [is_stop(t.low) for t in toks]
     out = []
     for i in range(len(toks)):
-        if toks[i].low in STOP:
+        if stop[i]:
             continue
         for j in range(i, min(len(toks), i + max_tokens)):
-            if toks[j].low in STOP:
+            if stop[j]:
                 continue
             if any(c in text[toks[k].end:toks[k + 1].start] for k in range(i, j) for c in ",;()"):
                 break  # a value never runs across a comma or a bracket
@@ -257,7 +264,7 @@ def content_tokens(text: str) -> list[tuple[str, int, int]]:
     out = []
     for t in tokens(text.replace("_", " ")):
         low = t.low.removesuffix("'s")
-        if low in STOP or any(c.isdigit() for c in low) or "@" in low or "://" in low:
+        if is_stop(low) or any(c.isdigit() for c in low) or "@" in low or "://" in low:
             continue
         for part in re.split(r"[-/]", low):
             if part and part not in STOP and len(part) > 1:

@@ -139,3 +139,29 @@ def test_a_written_date_is_the_date_param_and_another_name_cues_a_param(router):
     # a count is no verb the skill would have to do
     assert router.route("Two requests please: first one for Fatima Haddad due 14 May 2027, then another one for "
                         "Sven Lindqvist in IT").names() == ["submit_form", "submit_form"]
+
+
+def test_a_part_that_only_goes_on_with_the_previous_one(router):
+    # values alone: the previous skill again
+    again = router.route("Download INV-1001 and then INV-1002 as well, please.")
+    assert again.names() == ["download_invoice", "download_invoice"], again.reason
+    assert [c.values() for c in again.chosen] == [{"invoice": "INV-1001"}, {"invoice": "INV-1002"}]
+    # what fills the params the first part left open is more of the same request
+    more = router.route("Open a service request for Hedy Lamarr; updates go to hedy@lamarr.example; "
+                        "the Sales team handles it")
+    assert more.names() == ["submit_form"], more.reason
+    assert more.chosen[0].values() == {"full_name": "Hedy Lamarr", "email": "hedy@lamarr.example",
+                                       "department": "Sales"}
+    # a part with its own request stays a part of its own
+    two = router.route("search the invoices for Globex, then delete invoice INV-1020")
+    assert two.status is not RouteStatus.routed
+
+
+def test_a_capitalized_first_word_is_no_name_and_a_clitic_no_value(router):
+    # "Cancel" is capitalized only because it starts the sentence; no bot cancels
+    assert router.route("Cancel service request REF-2041, we don't need it anymore.").status is RouteStatus.none
+    routed = router.route("Can you put in a service request? It's for Katherine Johnson.")
+    assert routed.chosen[0].values() == {"full_name": "Katherine Johnson"}
+    assert router.route("Using the dave account, download invoice INV-1036.").chosen[0].values() == {
+        "username": "dave", "invoice": "INV-1036"}
+    assert router.route("how much is INV-1023?").names() == ["download_invoice"]
