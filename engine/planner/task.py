@@ -268,8 +268,8 @@ def named_secrets(text: str) -> list[tuple[int, int, str]]:
 def _value_like(token: str, first: bool) -> bool:
     if _ORDINAL.fullmatch(token):
         return False  # "the 3rd textbox" names a position, not a value
-    if any(c.isdigit() for c in token) or "@" in token:
-        return True
+    if any(c.isdigit() for c in token) or "@" in token or "_" in token.strip("_"):
+        return True  # "_": an identifier ("old_kiosk"), never a word
     if len(token) >= 2 and token.isupper():
         return token.lower() not in ("i", "ok") or not first  # an acronym: IT, CSV, PDF
     if token.lower() in STOP or len(token) < 2:
@@ -281,6 +281,10 @@ def _value_like(token: str, first: bool) -> bool:
 
 # What only a person has: the record it is said of is a user.
 _PERSONAL = re.compile(r"^['’]s\s+(?:\w+\s+)?(?:e-?mail|first\s+name|last\s+name|surname|phone|password|birthday)\b", re.I)
+# Words a record is made, never its name ("make her a staff member", "mark it as done").
+_ATTRIBUTE_WORDS = {"new", "sure", "staff", "active", "inactive", "superuser", "admin", "member", "done"}
+# "the first name of jlmoreau": whose it is (a person), not what the field holds now.
+_PERSONAL_OF = re.compile(r"\b(?:e-?mail(?:\s+address)?|first\s+name|last\s+name|surname|phone|password|birthday)\s+of\s+$", re.I)
 # "as well", "as usual": no name after "as".
 _AS_WHAT = {"well", "usual", "before", "soon", "needed", "asked", "is", "such", "follows"}
 _STAYS_IN = re.compile(r"\b(?:stays?|remains?|keeps?|kept|staying)\s+(?:\w+\s+)?(?:in|on|as)\s+(?:the\s+)?$", re.I)
@@ -294,6 +298,8 @@ def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False
     taken: list[tuple[int, int]] = [(0, skip)] if skip else []
     # An attribute taken away is no value ("keep the account inactive").
     taken += [(m.start(), m.end()) for m in _ATTRIBUTE_OFF.finditer(clause)]
+    # whom an attribute is given ("make erin staff") is the record
+    whom = [(m.start("who"), m.end("who")) for m in _ATTRIBUTE.finditer(clause) if m.group("who")]
 
     def add(a: int, b: int, text: str, kind: str) -> None:
         if text.strip() and not any(a < e and s < b for s, e in taken):
@@ -324,14 +330,22 @@ def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False
             continue
         # "revoke staff status for dkowalski": whose; "his account, j.okafor,": the account named again
         sep = clause[tokens[i - 1].end():tok.start()].strip() if i else ""
-        named = (prev in cues or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():]) or
+        named = (prev in cues or prev in ("is", "=") and i > 1 and tokens[i - 2].group(0).lower() in cues
+                 or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():]) or
                  record_for and prev == "for" and last or login and nxt in ("account", "user") and prev in ("the", "using", "as")) \
-            and low not in STOP and (i == 0 or sep == "" or sep == "," and last) \
-            and not (prev == "as" and i > 1 and tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")) \
+            and low not in STOP and (i == 0 or sep == "" or sep == "," and last or
+                                     sep == ":" and login and prev in ("login", "user", "username")) \
+            and not (prev == "as" and i > 1 and (tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")
+                                                 or any(a <= tokens[i - 2].start() < b for a, b in whom))) \
+            and nxt != "status" \
             and intent_of(low) is None and low not in cues \
             and low not in ("secret", "password") and not (tok.group(0).islower() and low.endswith("ly"))
         # (a lower-case "-ly" word is how it is done: "delete that user completely")
-        named = named and low not in _AS_WHAT
+        named = named and low not in _AS_WHAT or any(a <= tok.start() < b for a, b in whom) and (
+            low not in STOP and intent_of(low) is None and low not in _ATTRIBUTE_WORDS) or (
+            # "set the first name of jlmoreau to Jean-Luc": whose field changes
+            record_for and prev == "of" and nxt in ("to", "as") and low not in STOP and intent_of(low) is None
+            and sep == "" and not re.search(r"\bof\s+(?:the\s+)?\w+\s+of\s*$", clause[:tok.start()], re.I))
         before = clause[:tok.start()]
         if login and re.search(r"\b(?:into|to|onto|on)\s+(?:the\s+)?$", before, re.I) and not re.search(
                 rf"\b(?:{_VERBS})\b", before[skip:], re.I) or _STAYS_IN.search(before):
@@ -368,6 +382,10 @@ def _plain_words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(got[-3:]))
 
 
+# Words after a value that say how, not where ("add her to Finance instead").
+_HOW_WORDS = {"instead", "too", "also", "again", "now", "please", "only", "anymore", "immediately", "today"}
+
+
 def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: int,
                  intent: str | None) -> tuple[str, ...]:
     """Stemmed words naming the field of the value at [start, end): the words just before it
@@ -393,7 +411,7 @@ def _field_words(clause: str, start: int, end: int, prev_end: int, nxt_start: in
     got = list(_plain_words(clause[prev_end:start]))
     if not got:
         m = re.match(r"\s+([A-Za-z]+)", clause[end:nxt_start])
-        if m and m.group(1).lower() not in STOP and intent_of(m.group(1)) is None:
+        if m and m.group(1).lower() not in STOP | _HOW_WORDS and intent_of(m.group(1)) is None:
             got = [stem(m.group(1))]
     if re.search(r"\b(named|called|titled)\s*$", clause[max(prev_end, start - 12):start], re.I):
         got.append(stem("name"))
@@ -442,6 +460,8 @@ _MODAL_PASSIVE = re.compile(r"\b(?:can|could|should|must|may|will|shall|needs? t
 # A thing said to be called, named or spelled something else is renamed.
 NAMING_PARTICIPLES = {"called", "named", "renamed", "spelled", "spelt", "written", "titled", "labelled", "labeled",
                       "known", "shown", "displayed"}
+_GOES = re.compile(r"\b(?:can|could|should|must|may|has\s+to|have\s+to|needs?\s+to)\s+go\b"
+                   r"(?!\s+(?:to|into|back|ahead|on|through|in|out|over)\b)", re.I)
 _MODAL_STATE = re.compile(r"\b(?:should|must|needs? to|has to|is to)\s+(?:now\s+|from now on\s+)?(?:have|be)\b(?!\s+able\b)", re.I)
 
 
@@ -454,8 +474,9 @@ _NOT_ASKED = re.compile(r"\s*(?:hi|hello|hey|dear\s+\w+|thanks?|thank\s+you|chee
 _THOSE = re.compile(r"^\s*(?:please\s+)?(?:[a-z]+\s+){1,3}?(?P<those>both(?:\s+of\s+them)?|all\s+of\s+them|each\s+of\s+them|them\s+all|"
                    r"them|these|those|the\s+two)\b(?!\s+(?:groups?|users?|accounts?)\b)", re.I)
 _POLITE = re.compile(r"^\s*(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?=[a-z])", re.I)
-_KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
-                   r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$", re.I)
+_KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+(?:(?:the\s+(?:user|group|account)\s+)?"
+                   r"(?!(?:it|them|him|her|everything|all|active|inactive|staff)\b)[\w.@-]+\W*$|.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
+                   r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$)", re.I)
 # What happened or is so, told as context: a subject, then a verb that is no request ("hsato is joining the
 # audit team", "jfletcher stepped down", "We don't use it anymore", "She needs to be able to log in").
 _SUBJECT_PRONOUNS = {"i", "we", "he", "she", "they", "it", "this", "that", "there"}
@@ -514,7 +535,7 @@ def _restated(clause: str) -> str:
 
 # An object pronoun right after the verb ("put him in the Auditors group") stands for whom the context named.
 _OBJECT_PRONOUN = re.compile(r"^(\s*(?:please\s+)?[a-z]+\s+)(?:him|her|them|it|(?:his|her|their|its)\s+(?:own\s+)?"
-                             r"(?P<noun>account|profile|user|login))\b", re.I)
+                             r"(?P<noun>account|profile|user|login)|(?P<that>that|this)\s+(?:account|user|group|login))\b", re.I)
 _RECORD_FIELDS = {stem("user"), stem("username"), stem("account"), stem("login"), stem("group")}
 # A state of membership or of rights asked for, said as a request: "He belongs in the Help Desk group" puts
 # him there; "her account (priya.nair) needs full superuser rights" makes that account a superuser.
@@ -593,8 +614,10 @@ def _with_referent(clause: str, referent: str, record: str) -> str:
     """The object pronoun after the verb as whom it stands for: whom the context named ("hsato is joining
     ... put him in ..."), else, where someone joins, leaves or is granted something, the record of the
     clause before ("create anna ... and put her in X"); "his own account" is "the account nolan.price"."""
-    who = referent or (record if any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTS)) else "")
     said = _OBJECT_PRONOUN.match(clause)
+    # "that user", "this account": always the one named before
+    who = referent or (record if said and said.group("that") or any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTS_AFTER, _GRANTS))
+                       else "")
     if not who or not said or re.match(r"\s*,\s*[\w.@-]+\s*(?:,|$)", clause[said.end():]):
         return clause  # "Disable his account, j.okafor, ...": the clause names it itself
     noun = f"the {said.group('noun')} " if said.group("noun") else ""
@@ -613,6 +636,8 @@ def _asked_state(clause: str) -> tuple[str, str | None] | None:
             if (intent := intent_of(base)) is not None:
                 return base, intent
         return word[:-2] if word.endswith("ed") else word, None
+    if _GOES.search(clause):
+        return "delete", "delete"  # "the old_kiosk account can go"
     if _MODAL_STATE.search(clause):
         return "edit", "edit"
     if _IS_NOW.search(clause):
@@ -740,7 +765,8 @@ def read_task(instruction: str) -> Task:
                        and j.group("who") for a, b, _, k in spans if j.start("who") <= a and b <= j.end("who")}
         joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
         left = _joins(clause, spans, m.start("verb"), _LEAVES) if intent in ("delete", None) and m else set()
-        granted = _GRANTS.match(clause, m.start("verb")) if m and intent is None else None
+        granted = (_GRANTS_AFTER.match(clause, m.start("verb")) or _GRANTS.match(clause, m.start("verb"))) \
+            if m and intent is None else None
         if granted and not re.match(_Q, granted.group("what")):  # unquoted: each name is one value
             named = [(granted.start("what") + n.start(), granted.start("what") + n.end(), n.group(0), "literal")
                      for n in re.finditer(_NAMED, granted.group("what"))]
@@ -764,10 +790,14 @@ def read_task(instruction: str) -> Task:
         for k, (a, b, v, kind) in enumerate(spans):
             nxt = spans[k + 1][0] if k + 1 < len(spans) else len(clause)
             field = _field_words(clause, a, b, prev_end, nxt, intent)
-            if intent == "login" and kind == "literal" and not field and not clause_values:
-                field = (stem("user"),)  # "Login admin, pw = ...": who signs in (the login's first value)
+            if intent == "login" and kind == "literal" and not clause_values and not set(field) & _RECORD_FIELDS \
+                    and not re.search(r"pass|\bpw\b|e-?mail", clause[prev_end:a], re.I):
+                # "Login admin, pw = ...", "The admin login is admin": who signs in (the login's first value)
+                field = (stem("user"),)
             if granted and a in joined:
                 field = (stem(granted.group("noun")),)  # the list it is chosen in: "Available permissions"
+            elif kind == "literal" and _PERSONAL_OF.search(clause[prev_end:a]):
+                field = (stem("user"),)
             elif not field and kind == "literal" and (a in members or _PERSONAL.search(clause[b:])):
                 # who joins or leaves a group is a member; a record with an e-mail address or a last name is a person
                 field = (stem("user"),)
@@ -776,7 +806,7 @@ def read_task(instruction: str) -> Task:
             replaces = None
             to = r"(?:\bto|\bas|:)\s*$" if intent == "edit" else r"\bto\s*$"  # "rename X as Y", "... spelled: Y"
             between = clause[prev_end:a]
-            if not re.search(r"\band\b|,", between) and (re.search(to, between) or asked_naming and (re.search(_IS_NOW.pattern + "$", between, re.I) or re.search(
+            if a not in joined | left and not re.search(r"\band\b|,", between) and (re.search(to, between) or asked_naming and (re.search(_IS_NOW.pattern + "$", between, re.I) or re.search(
                     r"\b(?:%s)\s*$" % "|".join(NAMING_PARTICIPLES), between, re.I))) \
                     and clause_values and kind == "literal":
                 replaces = clause_values[-1].text
@@ -833,9 +863,13 @@ def read_task(instruction: str) -> Task:
         values += clause_values
         if intent != "login":  # who signs in is no record of the work
             noun = re.search(r"\b(group|user|account)\s+(?:named|called|titled)\b", clause, re.I)
-            record = next((("the group " if stem("group") in v.field or noun and noun.group(1).lower() == "group"
-                            else "the user ") + v.text for v in clause_values if v.kind == "literal" and (
-                set(v.field) & _RECORD_FIELDS or noun and v.field == (stem("name"),))), record)
+            named_now = next((("the group " if stem("group") in v.field or noun and noun.group(1).lower() == "group"
+                               else "the user ") + v.text for v in clause_values if v.kind == "literal" and (
+                set(v.field) & _RECORD_FIELDS or noun and v.field == (stem("name"),))), None)
+            if named_now is not None:
+                # "Piotr is joining ... Give the user pkowalski staff status and add him to ...": a pronoun
+                # stands for the one named last, so a record named after the context replaces its subject
+                record, referent = named_now, ""
         for v in clause_values:
             parts.append(Part(kind="secret" if v.kind == "secret" else "value", text=v.shown, value=v,
                               words=tuple(words(v.text)) if v.kind != "secret" else (), clause=ci))
@@ -872,7 +906,8 @@ def _unread(text: str, heard: list[str]) -> tuple[str, ...]:
 
 # "do not delete it", "..., but don't open it", "without downloading it": what must not be done, up to the
 # clause's end. It names no control to use (here) and is no evidence for a skill (engine.skills).
-NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*|,\s*not\s+(?:the|any|a)\b[^,.;!?]*", re.I)
+NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*|,\s*not\s+(?:the|any|a)\b[^,.;!?]*"
+                     r"|\(\s*not\s+[^()]*\)|,\s*(?:but\s+)?not\s+(?-i:[A-Z])[^,.;!?]*", re.I)  # "(not Reviewers)", ", not Sales"
 
 
 def without_values(text: str) -> str:
@@ -886,8 +921,9 @@ def without_values(text: str) -> str:
 
 
 _ATTRIBUTE = re.compile(
-    r"\b(?:make|mark|give)\s+(?:(?:her|him|them|it)\s+|(?:this|the|that)\s+\w+\s+)?(?:an?\s+|as\s+)?"
-    r"(?P<a>[a-z]+(?:\s+status)?)\b"
+    # "give the user pkowalski staff status", "make erin staff": whom (who), then the attribute (a)
+    r"\b(?:make|mark|give)\s+(?:(?:her|him|them|it)\s+|(?:(?:this|the|that)\s+\w+\s+)?(?P<who>(?!(?:group|user|account|team)\b)[\w.@-]+\s+(?=(?:an?\s+|as\s+)?[a-z]))?)?"
+    r"(?:an?\s+|as\s+)?(?P<a>(?!status\b)[a-z]+(?:\s+status)?)\b"
     r"|\b(?:accept|agree\s+to|tick|enable|subscribe\s+to)\s+(?:the\s+)?(?P<b>[a-z]+)"
     r"|\b(?P<c>[a-z]+)\s+(?:accepted|ticked|enabled|checked)\b"
     r"|\bwith\s+(?:the\s+|a\s+|an\s+)?(?P<d>[a-z]+\s+[a-z]+)\s*$"
@@ -922,6 +958,10 @@ _NAMED = r"(?-i:[A-Z])[\w-]*(?:\s+(?!(?:and|or)\b)(?-i:[a-z])[\w-]*){0,4}"  # a 
 _GRANTS = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?"
                      rf"(?P<what>{_Q}(?:\s*(?:,|and|,\s*and)\s*{_Q})*|{_NAMED}(?:\s*(?:,|and|,\s*and)\s*{_NAMED})*)"
                      r"\s+(?P<noun>permission|right|privilege|role)s?\b", re.I)
+# "give the Auditors group the permissions 'Can view user' and 'Can view group'": the noun first, then the names
+_GRANTS_AFTER = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?"
+                           r"(?P<noun>permission|right|privilege|role)s?\s+"
+                           rf"(?P<what>{_Q}(?:\s*(?:,|and|,\s*and)\s*{_Q})*)", re.I)
 _MOVES = re.compile(r"\s*(?:please\s+)?(?:move|transfer|switch)\s+(?P<who>.+?)\s+from\s+(?P<from>.+?)"
                     r"\s+(?:to|into|over\s+to)\s+(?P<where>.+)$", re.I)
 _FIELD_NOUNS = {"field", "box", "textbox", "input", "text", "textarea", "searchbox", "form", "cart", "basket"}
@@ -943,7 +983,7 @@ def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0, rx:
 def _with_who(clause: str, spans: list[tuple[int, int, str, str]], at: int) -> list[tuple[int, int, str, str]]:
     """The spans, with who joins or leaves a group when it is one plain word ("put hsato in the Auditors
     group", "take jfletcher out of Managers"): the verb's object is a name, whatever its letter case."""
-    for rx in (_JOINS, _LEAVES, _MOVES, _GRANTS, _DEACTIVATE):
+    for rx in (_JOINS, _LEAVES, _MOVES, _GRANTS_AFTER, _GRANTS, _DEACTIVATE):
         m = rx.match(clause, at)
         if m and m.group("who") is None:
             continue

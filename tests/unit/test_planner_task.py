@@ -252,3 +252,52 @@ def test_a_value_the_reader_drops_is_named_never_planned_around() -> None:
     # a clause read as context or as what stays keeps its values (they are no task)
     assert read_task("jfletcher left in 2025, remove his account").unread == ()
     assert read_task("Delete the group Interns 2024 (the 2025 one stays)").unread == ()
+
+
+def test_whose_field_whom_an_attribute_is_given_and_who_signs_in_after_a_colon() -> None:
+    # "the first name of jlmoreau": the record, never the value the field holds now
+    names = read_task("set the first name of jlmoreau to Jean-Luc and the last name to Moreau-Lambert")
+    assert [(v.text, v.field) for v in names.values] == [
+        ("jlmoreau", ("user",)), ("Jean-Luc", ("first", "nam")), ("Moreau-Lambert", ("last", "nam"))]
+    # whom an attribute is given, with or without the record's noun
+    for said in ("give the user pkowalski staff status", "give pkowalski staff status", "make erin staff",
+                 "mark erin as staff"):
+        task = read_task(said)
+        assert [p.kind for p in task.parts] == ["value", "attribute"], said
+        assert task.parts[1].words[0] == "staff" and task.parts[0].text in ("pkowalski", "erin")
+    assert [(p.kind, p.text) for p in read_task("give the user staff status").parts] == [("attribute", "staff status")]
+    login = read_task("Update user ialvarez's email to i@example.org. Login: admin, password in secret DJANGO_PW.")
+    assert [(v.text, v.field) for v in login.values if v.clause == 1] == [
+        ("admin", ("user",)), ("{{ secrets.DJANGO_PW }}", ("password",))]
+
+
+def test_a_pronoun_stands_for_the_one_named_last() -> None:
+    task = read_task("Piotr is joining the helpdesk team. Please give the user pkowalski staff status and add him "
+                     "to the Helpdesk group.")
+    assert [(v.text, v.clause) for v in task.values] == [("pkowalski", 1), ("pkowalski", 2), ("Helpdesk", 2)]
+
+
+def test_what_can_go_is_deleted_that_user_is_the_one_named_and_what_is_kept_asks_nothing() -> None:
+    task = read_task("We retired the lobby terminal, so the old_kiosk account can go. Delete that user (confirm the "
+                     "deletion) but keep kiosk2. The admin login is admin with the password in secret DJANGO_PW.")
+    assert task.clause_intents == ("delete", "delete", None, "login")
+    assert [(v.text, v.clause) for v in task.values if v.kind == "literal"] == [
+        ("old_kiosk", 0), ("old_kiosk", 1), ("admin", 3)]
+    assert next(v for v in task.values if v.text == "admin").field == ("user",)
+    assert read_task("Delete the user old_kiosk but keep kiosk2.").clause_intents == ("delete", None)
+    assert read_task("the group Temps can go").clause_intents == ("delete",)
+    assert read_task("the group Temps can go to the archive").clause_intents != ("delete",)
+
+
+def test_what_is_not_asked_in_brackets_and_a_join_target_replaces_nothing() -> None:
+    # "(not Reviewers)" once put the new user in both groups, recorded as succeeded
+    task = read_task('Create a user "marta-jensen" with the password "Quiet-Harbor-913" and put her in the Editors '
+                     'group (not Reviewers).')
+    assert "Reviewers" not in [v.text for v in task.values]
+    moved = read_task("Please take the user ines out of the Sales group and add her to Finance instead.")
+    assert [(v.text, v.field, v.replaces, v.choose, v.leave) for v in moved.values] == [
+        ("ines", ("user",), None, False, False), ("Sales", ("group",), None, True, True),
+        ("ines", ("user",), None, False, False), ("Finance", (), None, True, False)]
+    perms = read_task('give the Auditors group the permissions "Can view user" and "Can view group"')
+    assert [(v.text, v.choose) for v in perms.values] == [("Auditors", False), ("Can view user", True),
+                                                          ("Can view group", True)]
