@@ -535,7 +535,7 @@ def _restated(clause: str) -> str:
 
 # An object pronoun right after the verb ("put him in the Auditors group") stands for whom the context named.
 _OBJECT_PRONOUN = re.compile(r"^(\s*(?:please\s+)?[a-z]+\s+)(?:him|her|them|it|(?:his|her|their|its)\s+(?:own\s+)?"
-                             r"(?P<noun>account|profile|user|login)|(?P<that>that|this)\s+(?:account|user|group|login))\b", re.I)
+                             r"(?P<noun>account|profile|user|login))\b", re.I)
 _RECORD_FIELDS = {stem("user"), stem("username"), stem("account"), stem("login"), stem("group")}
 # A state of membership or of rights asked for, said as a request: "He belongs in the Help Desk group" puts
 # him there; "her account (priya.nair) needs full superuser rights" makes that account a superuser.
@@ -615,9 +615,7 @@ def _with_referent(clause: str, referent: str, record: str) -> str:
     ... put him in ..."), else, where someone joins, leaves or is granted something, the record of the
     clause before ("create anna ... and put her in X"); "his own account" is "the account nolan.price"."""
     said = _OBJECT_PRONOUN.match(clause)
-    # "that user", "this account": always the one named before
-    who = referent or (record if said and said.group("that") or any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTS_AFTER, _GRANTS))
-                       else "")
+    who = referent or (record if any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTS_AFTER, _GRANTS)) else "")
     if not who or not said or re.match(r"\s*,\s*[\w.@-]+\s*(?:,|$)", clause[said.end():]):
         return clause  # "Disable his account, j.okafor, ...": the clause names it itself
     noun = f"the {said.group('noun')} " if said.group("noun") else ""
