@@ -280,11 +280,12 @@ def _value_like(token: str, first: bool) -> bool:
 
 
 # What only a person has: the record it is said of is a user.
-_PERSONAL = re.compile(r"^['’]s\s+(?:\w+\s+)?(?:e-?mail|first\s+name|last\s+name|surname|phone|password|birthday)\b", re.I)
+_PERSONAL_FIELD = r"(?:e-?mail(?:\s+address)?|first\s+name|last\s+name|surname|phone|password|birthday)"
+_PERSONAL = re.compile(rf"^['’]s\s+(?:\w+\s+)?{_PERSONAL_FIELD}\b", re.I)
 # Words a record is made, never its name ("make her a staff member", "mark it as done").
 _ATTRIBUTE_WORDS = {"new", "sure", "staff", "active", "inactive", "superuser", "admin", "member", "done"}
 # "the first name of jlmoreau": whose it is (a person), not what the field holds now.
-_PERSONAL_OF = re.compile(r"\b(?:e-?mail(?:\s+address)?|first\s+name|last\s+name|surname|phone|password|birthday)\s+of\s+$", re.I)
+_PERSONAL_OF = re.compile(rf"\b{_PERSONAL_FIELD}\s+of\s+$", re.I)
 # "as well", "as usual": no name after "as".
 _AS_WHAT = {"well", "usual", "before", "soon", "needed", "asked", "is", "such", "follows"}
 _STAYS_IN = re.compile(r"\b(?:stays?|remains?|keeps?|kept|staying)\s+(?:\w+\s+)?(?:in|on|as)\s+(?:the\s+)?$", re.I)
