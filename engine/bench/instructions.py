@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from loguru import logger
@@ -30,12 +30,14 @@ SUITES = Path(__file__).with_name("suites")
 # "held_out", "held_out_2", "tuned_2", "tuned_3" and "tuned_5" were measured untouched once and are tuned on since;
 # "held_out_3" was looked at only for its false successes (measured untouched first); "held_out_4" and
 # "held_out_5" never are.
-SPLITS = ("tuned", "held_out", "held_out_2", "tuned_2", "tuned_3", "tuned_5", "held_out_3", "held_out_4", "held_out_5")
+Split = Literal["tuned", "held_out", "held_out_2", "tuned_2", "tuned_3", "tuned_5", "tuned_6", "held_out_3", "held_out_4",
+                "held_out_5", "held_out_6"]
+SPLITS: tuple[str, ...] = get_args(Split)
 
 
 class Case(BaseModel):
     id: str
-    split: Literal["tuned", "held_out", "held_out_2", "tuned_2", "tuned_3", "tuned_5", "held_out_3", "held_out_4", "held_out_5"]
+    split: Split
     instruction: str
     start: str | None = None
     setup: dict[str, Any] = Field(default_factory=dict)

@@ -616,7 +616,7 @@ def _with_referent(clause: str, referent: str, record: str) -> str:
     ... put him in ..."), else, where someone joins, leaves or is granted something, the record of the
     clause before ("create anna ... and put her in X"); "his own account" is "the account nolan.price"."""
     said = _OBJECT_PRONOUN.match(clause)
-    who = referent or (record if any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTS_AFTER, _GRANTS)) else "")
+    who = referent or (record if any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTED)) else "")
     if not who or not said or re.match(r"\s*,\s*[\w.@-]+\s*(?:,|$)", clause[said.end():]):
         return clause  # "Disable his account, j.okafor, ...": the clause names it itself
     noun = f"the {said.group('noun')} " if said.group("noun") else ""
@@ -764,8 +764,7 @@ def read_task(instruction: str) -> Task:
                        and j.group("who") for a, b, _, k in spans if j.start("who") <= a and b <= j.end("who")}
         joined = _joins(clause, spans, m.start("verb")) if intent in ("create", "type") and m else set()
         left = _joins(clause, spans, m.start("verb"), _LEAVES) if intent in ("delete", None) and m else set()
-        granted = (_GRANTS_AFTER.match(clause, m.start("verb")) or _GRANTS.match(clause, m.start("verb"))) \
-            if m and intent is None else None
+        granted = _GRANTED.match(clause, m.start("verb")) if m and intent is None else None
         if granted and not re.match(_Q, granted.group("what")):  # unquoted: each name is one value
             named = [(granted.start("what") + n.start(), granted.start("what") + n.end(), n.group(0), "literal")
                      for n in re.finditer(_NAMED, granted.group("what"))]
@@ -961,6 +960,19 @@ _GRANTS = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+
 _GRANTS_AFTER = re.compile(rf"\s*(?:please\s+)?(?:grant|give|assign)\s+(?P<who>.+?)\s+(?:the\s+)?"
                            r"(?P<noun>permission|right|privilege|role)s?\s+"
                            rf"(?P<what>{_Q}(?:\s*(?:,|and|,\s*and)\s*{_Q})*)", re.I)
+
+
+class _FirstOf:
+    """Patterns tried in order, matched like one: the two ways a grant is said are one reading."""
+
+    def __init__(self, *patterns: re.Pattern[str]) -> None:
+        self.patterns = patterns
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return next((m for rx in self.patterns if (m := rx.match(text, pos))), None)
+
+
+_GRANTED = _FirstOf(_GRANTS_AFTER, _GRANTS)
 _MOVES = re.compile(r"\s*(?:please\s+)?(?:move|transfer|switch)\s+(?P<who>.+?)\s+from\s+(?P<from>.+?)"
                     r"\s+(?:to|into|over\s+to)\s+(?P<where>.+)$", re.I)
 _FIELD_NOUNS = {"field", "box", "textbox", "input", "text", "textarea", "searchbox", "form", "cart", "basket"}
@@ -982,7 +994,7 @@ def _joins(clause: str, spans: list[tuple[int, int, str, str]], at: int = 0, rx:
 def _with_who(clause: str, spans: list[tuple[int, int, str, str]], at: int) -> list[tuple[int, int, str, str]]:
     """The spans, with who joins or leaves a group when it is one plain word ("put hsato in the Auditors
     group", "take jfletcher out of Managers"): the verb's object is a name, whatever its letter case."""
-    for rx in (_JOINS, _LEAVES, _MOVES, _GRANTS_AFTER, _GRANTS, _DEACTIVATE):
+    for rx in (_JOINS, _LEAVES, _MOVES, _GRANTED, _DEACTIVATE):
         m = rx.match(clause, at)
         if m and m.group("who") is None:
             continue
