@@ -291,6 +291,35 @@ _AS_WHAT = {"well", "usual", "before", "soon", "needed", "asked", "is", "such", 
 _STAYS_IN = re.compile(r"\b(?:stays?|remains?|keeps?|kept|staying)\s+(?:\w+\s+)?(?:in|on|as)\s+(?:the\s+)?$", re.I)
 
 
+def _named_here(clause: str, tokens: list[re.Match[str]], i: int, *, cues: set[str], login: bool, record_for: bool,
+                whom: list[tuple[int, int]]) -> bool:
+    """Whether token ``i`` is a value for where it stands, whatever its letter case: after a naming cue ("as
+    alice", "user bob", "login is admin"), whom an attribute is given ("make erin staff"), whose field changes
+    ("the first name of jlmoreau to ...")."""
+    tok, low = tokens[i], tokens[i].group(0).lower()
+    prev = tokens[i - 1].group(0).lower() if i else ""
+    nxt = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+    last = i + 1 == len(tokens) or clause[tok.end():tokens[i + 1].start()].strip().startswith(",")
+    sep = clause[tokens[i - 1].end():tok.start()].strip() if i else ""
+    plain = low not in STOP and intent_of(low) is None
+    given = any(a <= tok.start() < b for a, b in whom) and plain and low not in _ATTRIBUTE_WORDS
+    whose = record_for and prev == "of" and nxt in ("to", "as") and plain and sep == "" \
+        and not re.search(r"\bof\s+(?:the\s+)?\w+\s+of\s*$", clause[:tok.start()], re.I)
+    # "revoke staff status for dkowalski": whose; "his account, j.okafor,": the account named again
+    cued = (prev in cues or prev in ("is", "=") and i > 1 and tokens[i - 2].group(0).lower() in cues
+            or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():]) is not None
+            or record_for and prev == "for" and last
+            or login and nxt in ("account", "user") and prev in ("the", "using", "as"))
+    adjoining = i == 0 or sep == "" or sep == "," and last or sep == ":" and login and prev in ("login", "user", "username")
+    # "mark her as staff" says what she is made, not who she is
+    made_as = prev == "as" and i > 1 and (tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")
+                                          or any(a <= tokens[i - 2].start() < b for a, b in whom))
+    # a lower-case "-ly" word is how it is done: "delete that user completely"
+    manner = tok.group(0).islower() and low.endswith("ly")
+    return given or whose or (cued and plain and adjoining and not made_as and nxt != "status" and low not in cues
+                              and low not in ("secret", "password") and not manner and low not in _AS_WHAT)
+
+
 def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False) -> list[tuple[int, int, str, str]]:
     """(start, end, text, kind) of the values of one clause, in order; the verb phrase
     (``clause[:skip]``) holds none. In a login, the word after "using"/"with" is who signs in."""
@@ -319,34 +348,14 @@ def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        prev = tokens[i - 1].group(0).lower() if i else ""
         first = tok.start() == 0
         low = tok.group(0).lower()
-        # "as alice" names; "mark her as staff" does not (what she is made), nor "account: first name" (no cue)
-        last = i + 1 == len(tokens) or clause[tok.end():tokens[i + 1].start()].strip().startswith(",")
         nxt = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
         if login and first and nxt in ("login", "credentials") and low not in STOP:  # "Admin login; ..."
             add(tok.start(), tok.end(), low, "literal")  # capital only because it starts the sentence
             i += 1
             continue
-        # "revoke staff status for dkowalski": whose; "his account, j.okafor,": the account named again
-        sep = clause[tokens[i - 1].end():tok.start()].strip() if i else ""
-        named = (prev in cues or prev in ("is", "=") and i > 1 and tokens[i - 2].group(0).lower() in cues
-                 or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():]) or
-                 record_for and prev == "for" and last or login and nxt in ("account", "user") and prev in ("the", "using", "as")) \
-            and low not in STOP and (i == 0 or sep == "" or sep == "," and last or
-                                     sep == ":" and login and prev in ("login", "user", "username")) \
-            and not (prev == "as" and i > 1 and (tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")
-                                                 or any(a <= tokens[i - 2].start() < b for a, b in whom))) \
-            and nxt != "status" \
-            and intent_of(low) is None and low not in cues \
-            and low not in ("secret", "password") and not (tok.group(0).islower() and low.endswith("ly"))
-        # (a lower-case "-ly" word is how it is done: "delete that user completely")
-        named = named and low not in _AS_WHAT or any(a <= tok.start() < b for a, b in whom) and (
-            low not in STOP and intent_of(low) is None and low not in _ATTRIBUTE_WORDS) or (
-            # "set the first name of jlmoreau to Jean-Luc": whose field changes
-            record_for and prev == "of" and nxt in ("to", "as") and low not in STOP and intent_of(low) is None
-            and sep == "" and not re.search(r"\bof\s+(?:the\s+)?\w+\s+of\s*$", clause[:tok.start()], re.I))
+        named = _named_here(clause, tokens, i, cues=cues, login=login, record_for=record_for, whom=whom)
         before = clause[:tok.start()]
         if login and re.search(r"\b(?:into|to|onto|on)\s+(?:the\s+)?$", before, re.I) and not re.search(
                 rf"\b(?:{_VERBS})\b", before[skip:], re.I) or _STAYS_IN.search(before):
