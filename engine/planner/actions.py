@@ -133,7 +133,8 @@ class Scorer:
     of the clauses still to do count: after signing in, 'password' no longer draws the bot to a
     'Change password' link."""
 
-    def __init__(self, task: Task, obs: Observation, clauses: set[int] | None = None) -> None:
+    def __init__(self, task: Task, obs: Observation, clauses: set[int] | None = None,
+                 held_back: frozenset[str] = frozenset()) -> None:
         self.task, self.obs = task, obs
         self.controls = [e for e in obs.elements if e.kind == "control" and not e.disabled]
         docs = [element_words(e) | set(words(e.context)) for e in self.controls] or [set()]
@@ -150,6 +151,7 @@ class Scorer:
         # What a value is, where the instruction's words do not say it ("abennett's e-mail": a user).
         self.want |= {w for v in task.values if v.clause in open_clauses and v.kind == "literal" for w in v.field}
         self.want |= {s for w in self.want for s in SAME_THING.get(w, ())}
+        self.want -= held_back
         # The work is done in the order it is written: the earliest open clause's words count more.
         first = min(clauses, default=None) if clauses else None  # none open: no order to keep
         self.first: set[str] = set()
@@ -157,6 +159,7 @@ class Scorer:
             self.first = set(content(without_values(task.clauses[first]))) - value_words
             self.first |= {stem(w) for w in CONTROL_WORDS.get(task.clause_intent(first) or "", ())}
             self.first |= {s for w in self.first for s in SAME_THING.get(w, ())}
+            self.first -= held_back
 
     def weight(self, word: str) -> float:
         return self.idf.get(word, math.log(1 + max(1, len(self.controls))))
@@ -217,7 +220,7 @@ def _changes_own_password(sc: Scorer) -> bool:
 
 def choices(task: Task, obs: Observation, ledger: Ledger) -> list[Choice]:
     """Every action the page allows now, best prior first."""
-    sc = Scorer(task, obs, {p.clause for p in ledger.missing()})
+    sc = Scorer(task, obs, {p.clause for p in ledger.missing()}, ledger.not_yet())
     open_values = ledger.open_values()
     forms: list[Choice] = []
     clicks: list[tuple[Element, Choice]] = []

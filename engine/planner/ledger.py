@@ -39,8 +39,22 @@ def option_is(option: str, text: str) -> bool:
 def picks_right(value: Value, el: Element) -> bool:
     """An option to choose is picked in the list of what is available, one to take out in the list of
     what is chosen (picking it in the other list would move it the wrong way)."""
+    return value.leave == is_chosen_list(el)
+
+
+def _same_record(a: Part, b: Part) -> bool:
+    """Two parts that name one record ("create lena ... and put the user lena in Editors"): the same text
+    in the same field, neither replacing anything nor chosen from a list."""
+    return a.kind == b.kind == "value" and a.value is not None and b.value is not None \
+        and a.value.kind == b.value.kind == "literal" and a.value.text == b.value.text \
+        and a.value.field == b.value.field and bool(a.value.field) \
+        and not (a.value.choose or b.value.choose or a.value.replaces or b.value.replaces)
+
+
+def is_chosen_list(el: Element) -> bool:
+    """The list of a transfer pair that holds what is chosen ("Chosen groups"), not what is available."""
     title = " ".join((el.label or el.name).split()[:3])  # "Chosen groups", not the help text after it
-    return value.leave == bool(CHOSEN_LIST.search(title))
+    return bool(CHOSEN_LIST.search(title))
 _SUCCESS = re.compile(r"\b(success|successfully|thank you|has been|was (added|created|changed|deleted|saved|"
                       r"updated|removed|sent|submitted))\b", re.I)
 
@@ -156,6 +170,16 @@ class Ledger:
             if el.checkable and el.checked is not None:
                 self._mark(lambda p: p.kind == "attribute" and p.off != bool(el.checked) and names_attribute(p, el),
                            f"sent with {el.name} {'ticked' if el.checked else 'not ticked'}")
+        # ... and one to take out of a list that was never in it ("she should not be in Reviewers"): the
+        # option stands among those available, in no list of those chosen
+        # (a transfer pair only: in a lone multiple select, a chosen option stands among the others)
+        lists = [e for e in form.elements if e.role == "listbox"]
+        chosen = [o for e in lists if is_chosen_list(e) for o in e.options or ()]
+        available = [o for e in lists if not is_chosen_list(e) for o in e.options or ()]
+        if any(map(is_chosen_list, lists)) and not all(map(is_chosen_list, lists)):
+            self._mark(lambda p: p.kind == "value" and p.value is not None and p.value.leave
+                       and any(option_is(o, p.value.text) for o in available)
+                       and not any(option_is(o, p.value.text) for o in chosen), "sent without it")
 
     def accept(self) -> None:
         """The site took the form: what was typed into it is done for good."""
@@ -178,6 +202,13 @@ class Ledger:
             return True
         return all(i in self.done for i, p in enumerate(self.task.parts) if p.clause == part.clause
                    and p.kind == "value" and p.value is not None and not p.value.choose)
+
+    def not_yet(self) -> frozenset[str]:
+        """What a value to choose is ("the Support group"), while the record it is chosen for is still to
+        find: words for a later page ("put omar in Support" opens omar first, not the list of groups)."""
+        later = {w for p in self.missing() if p.value is not None and p.value.choose and not self._ready(p)
+                 for w in p.value.field}
+        return frozenset(later - {w for v in self.open_values() if not v.choose for w in v.field})
 
     def open_attributes(self) -> list[Part]:
         return [p for p in self.missing() if p.kind == "attribute"]
@@ -234,8 +265,13 @@ class Ledger:
                 self.done[i] = how
                 if in_form:
                     self._form[i] = how
-                if once:
-                    return  # one click names one value ("grace" the user, not also "Grace" the new name)
+                if once:  # one click names one value ("grace" the user, not also "Grace" the new name) ...
+                    for j, other in enumerate(self.task.parts):  # ... and the same record named again
+                        if j not in self.done and _same_record(part, other) and self._ready(other):
+                            self.done[j] = how
+                            if in_form:
+                                self._form[j] = how
+                    return
 
     def refused(self, before: Observation, after: Observation) -> str | None:
         """After a submit: the site sent the form back with an error. What it said, and the parts

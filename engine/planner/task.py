@@ -551,6 +551,12 @@ _RECORD_FIELDS = {stem("user"), stem("username"), stem("account"), stem("login")
 # him there; "her account (priya.nair) needs full superuser rights" makes that account a superuser.
 _BELONGS = re.compile(r"^\s*(?P<who>.+?)\s+(?:belongs?|should\s+be|needs\s+to\s+be|must\s+be)\s+(?:in|into|to|a\s+member\s+of)"
                       r"\s+(?P<where>(?:the\s+)?\S.*?\bgroup)\b", re.I)
+# ... and not being in a group, said of whom: "She should not be in Reviewers", "make sure he isn't a member of
+# Sales" takes them out of it (when they are in it).
+_BELONGS_NOT = re.compile(r"^\s*(?P<sure>(?:make\s+sure|ensure)\s+(?:that\s+)?)?(?P<who>.+?)\s+(?:should\s*n[o']t|must\s*n[o']t|"
+                          r"(?:should|must|can|may)\s+not|(?:is|are)\s*n[o']t)\s+"
+                          r"(?:be\s+|stay\s+|remain\s+|belong\s+)?(?:in|to|a\s+member\s+of|part\s+of|among)\s+"
+                          r"(?P<where>(?:the\s+)?(?:(?-i:[A-Z])|['\"“]).*)$", re.I)
 _NEEDS_RIGHTS = re.compile(r"^\s*(?P<who>.+?)\s+needs?\s+(?:full\s+|the\s+)?(?<![-\w])(?P<what>[a-z]+)\s+(?:rights|status|access|privileges)\b",
                            re.I)
 
@@ -568,6 +574,10 @@ def _as_request(clause: str) -> str:
     if m := _BELONGS.match(clause):
         who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
         return f"put {who} in {m.group('where')}"
+    if (m := _BELONGS_NOT.match(clause)) and (m.group("sure") or not re.search(r"\b(?:is|are)\s*n", clause[m.end("who"):], re.I)):
+        # ("X is not in Sales" says how things stand; "make sure X is not in Sales" asks it)
+        who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
+        return f"remove {who} from {m.group('where')}"
     if m := _HAS_RIGHT.match(clause):  # "it should have the Can add user permission"
         who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
         return f"give {who} {m.group('what')}"
