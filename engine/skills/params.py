@@ -11,6 +11,8 @@ param only, and the strongest evidence is placed first. Secrets are never params
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from engine.plan import Plan
@@ -47,6 +49,8 @@ def _name_like(span: Span, text: str, vocabulary: set[str], default: str) -> boo
         return False
     if any(stem(t.text) in vocabulary for t in toks):
         return False
+    if any(t.low.endswith(("'s", "’s")) for t in toks[:-1]):
+        return False  # "Ada's colleague Joan Clarke": whose, then the name
     if _capitalized(default):
         return _capitalized(toks[0].text) and _capitalized(toks[-1].text) and toks[0].text.lower() != "i"
     return len(toks) == 1 and toks[0].text.islower()
@@ -89,7 +93,10 @@ def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
             dates.append((Span(text[a:b], a, b, inside[0], inside[-1] + 1), iso))
     for name, p in plan.params.items():
         kind = value_type(p.type, p.default)
-        cues = _cues(name, p.description)
+        # a word that several params' descriptions share announces none of them ("sandbox": where it runs,
+        # and whom to sign in as); a param's own name always does
+        shared = {w for other, q in plan.params.items() if other != name for w in words(q.description or "")}
+        cues = _cues(name, p.description) - (shared - {stem(w) for w in name.split("_") if w})
         if kind == "date" and not p.choices:
             found += [Found(name, sp, iso, "typed") for sp, iso in dates]
         for sp in words_as_written if p.choices else []:
@@ -102,13 +109,13 @@ def candidates(plan: Plan, text: str, vocabulary: set[str]) -> list[Found]:
                 if hit is not None:
                     found.append(Found(name, sp, hit, "choice"))
                 continue
+            value = sp.text.removesuffix("'s").removesuffix("’s")  # "Soylent's invoices": Soylent
             if kind != "text":
-                if one and fits_type(kind, sp.text, p.default):
-                    found.append(Found(name, sp, sp.text, "typed"))
+                if one and fits_type(kind, value, p.default):  # "INV-1011's CSV": INV-1011
+                    found.append(Found(name, sp, value, "typed"))
                 continue
             if not fits_type("text", sp.text, p.default) or not _name_like(sp, text, vocabulary, p.default or ""):
                 continue
-            value = sp.text.removesuffix("'s").removesuffix("’s")  # "Soylent's invoices": Soylent
             if _cued(sp, toks, cues):
                 found.append(Found(name, sp, value, "cued"))
             elif _capitalized(p.default or "") and sp.last - sp.first >= len((p.default or "").split()):
@@ -155,6 +162,8 @@ def covered(text: str, filled: dict[str, Filled]) -> list[tuple[int, int]]:
     for f in filled.values():
         if 0 <= f.start < f.end:
             out.append((f.start, f.end))
+        if f.value.strip():  # the value said again ("our Umbrella account - ... invoices from Umbrella")
+            out += [(m.start(), m.end()) for m in re.finditer(rf"(?<!\w){re.escape(f.value)}(?!\w)", text)]
     return out
 
 

@@ -31,9 +31,10 @@ from engine.skills.models import Candidate, ChosenSkill, Filled, RouteStatus, Ro
 from engine.skills.params import covered, fill
 from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
 
+from engine.skills.text import (ACTION_WORDS, CLAUSES, STOP, LexicalIndex, content_tokens, correct_typos, corrected,
+                                skill_vocabulary, split_sequence, stem, words)
+
 QUESTION_WORDS = {"how", "what", "which", "who", "when", "where", "why", "is", "are", "does", "do"}
-from engine.skills.text import (ACTION_WORDS, CLAUSES, STOP, LexicalIndex, content_tokens, correct_typos, skill_vocabulary,
-                                split_sequence, stem, words)
 
 # "..., then do the same for Tyrell": a part that repeats the previous part's skill with its own values.
 SAME_AGAIN = re.compile(r"^(?:and\s+)?(?:please\s+)?(?:(?:do|repeat|run)\s+(?:the\s+same|that|it|this)(?:\s+again)?|"
@@ -127,7 +128,7 @@ class Router:
     def read(self, part: str) -> tuple[str, set[str]]:
         """The part as evidence (typos of the skills' words mended, what must not be done left out), and
         the words of what must not be done."""
-        mended = correct_typos(part, self.all_words, self.choices)
+        mended = corrected(correct_typos(part, self.all_words, self.choices))
         refused = set(words(" ".join(m.group(0) for m in NEGATED.finditer(mended))))
         return " ".join(NEGATED.sub(" ", mended).split()), refused
 
@@ -240,6 +241,12 @@ class Router:
                 return whole
         return None
 
+    def _says_nothing(self, part: str) -> bool:
+        """Context only: no verb leads it and no value-like token is in it."""
+        read = self.read(part)[0]
+        return not [v for v in lead_verbs(read) if v not in STOP] and not any(
+            any(c.isdigit() for c in t) or "@" in t for t in read.split())
+
     def _model_check(self, route: PartRoute) -> None:
         """A close call goes to the model too: it may only stop a run (never start one) when it prefers
         the runner-up's description. The embedded model is too weak to choose on its own."""
@@ -276,6 +283,9 @@ class Router:
                     routes[-1] = follow
                 continue
             routes.append(route)
+        if len(routes) > 1 and any(r.status is RouteStatus.routed for r in routes):
+            # "I'm out tomorrow; before I go, please lodge ...": a part that asks nothing and states no value
+            routes = [r for r in routes if r.status is not RouteStatus.none or not self._says_nothing(r.part)]
         if len(routes) > 1 and not all(r.status is RouteStatus.routed for r in routes):
             whole = self.route_part(text)  # "sign in, then search X" may be one skill's whole job
             if all(r.status is RouteStatus.none for r in routes) or (

@@ -23,7 +23,7 @@ NUMBER_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
 STOP = frozenset("""a an the and or of to for from in on at by with as is are be it its me my i we you your our
 their them this that these those then than so do does did can could would should will shall please
 what which who whom whose how when where why all every each any some one there here have has had get
-give want need let just also into onto about after before first next afterwards now up out
+give want need let just also into onto about after before first next afterwards now up out ones
 # quantifiers, forms of be/have/get, and the courtesies of a request: no evidence either
 many much few several lot lots am was were been being got gotten pls plz kindly hi hey hello thanks thank
 thx ok okay really actually maybe anything something everything nothing
@@ -33,7 +33,7 @@ SEQUENCE_MARKERS = re.compile(
     r"(?:once|when|after)\s+(?:that|it|this)(?:'s|\s+is|\s+has\s+been)?\s+(?:done|finished|complete)(?:\s*,)?)\b\s*"
     r"|\s*;\s*", re.IGNORECASE)
 # Sentences and comma clauses: a request often comes with context ("it's for the month-end pack").
-CLAUSES = re.compile(r"[.?!;,]+(?:\s+|$)|\s+(?:because|since|as)\s+")
+CLAUSES = re.compile(r"[.?!;,]+(?:\s+|$)|\s+(?:because|since|as)\s+|\s+[-–—]+\s+")  # "... account - can you ..."
 
 
 def is_stop(low: str) -> bool:
@@ -244,6 +244,28 @@ def edit1(a: str, b: str) -> bool:
                                    and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+# A value said again in place of one said before: "INV-1040. Actually no, scratch that, make it INV-1041".
+CORRECTION = re.compile(r"\b(?:(?:actually|oops|sorry|wait)[,.!]?\s+(?:no[,.!]?\s+)?(?:scratch\s+that[,.!]?\s+)?|"
+                        r"(?:no[,.!]?\s+)?scratch\s+that[,.!]?\s+)(?:(?:make\s+(?:it|that)|i\s+mean[t]?|rather|instead)\b[,:]?\s*)?",
+                        re.IGNORECASE)
+
+
+def corrected(text: str) -> str:
+    """The text with each value a correction replaces taken out: one of the same shape said before it."""
+    m = CORRECTION.search(text)
+    if not m:
+        return text
+    before, after = text[:m.start()], text[m.end():]
+    new = {shape(t.text.rstrip(".,;:!?")) for t in tokens(after) if any(c.isdigit() for c in t.text) or "@" in t.text}
+    if not new:
+        return text
+    kept = before
+    for t in reversed(tokens(before)):
+        if shape(t.text.rstrip(".,;:!?")) in new:
+            kept = kept[:t.start] + kept[t.end:]
+    return text if kept == before else " ".join((kept + text[m.start():]).split())
 
 
 def correct_typos(text: str, known: set[str], keep: set[str] = frozenset()) -> str:
