@@ -71,7 +71,7 @@ def cmd_plan(
 
 def cmd_bench_instructions(
     suite: str = typer.Option(..., "--suite", help="A suite YAML file, or a shipped one: sandbox, django_admin."),
-    split: str | None = typer.Option(None, "--split", help="Only the cases of one split: tuned, held_out, held_out_2, tuned_2, tuned_3, tuned_5, held_out_3, held_out_4 or held_out_5."),
+    split: str | None = typer.Option(None, "--split", help="Only the cases of one split: tuned, held_out, held_out_2, tuned_2, tuned_3, tuned_5, tuned_6, held_out_3, held_out_4, held_out_5 or held_out_6."),
     case: list[str] = typer.Option([], "--case", help="Only these case ids (repeatable)."),
     no_replay: bool = typer.Option(False, "--no-replay", help="Skip the replay of each planned case."),
     model: str | None = typer.Option(None, "--model", help="The planner's model."),
