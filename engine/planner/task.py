@@ -923,7 +923,7 @@ def _unread(text: str, heard: list[str]) -> tuple[str, ...]:
 
 # "do not delete it", "..., but don't open it", "without downloading it": what must not be done, up to the
 # clause's end. It names no control to use (here) and is no evidence for a skill (engine.skills).
-NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*|,\s*not\s+(?:the|any|a)\b[^,.;!?]*"
+NEGATED = re.compile(r"\b(?:but\s+)?(?:do\s+not|don't|dont|never|without)\b[^,.;!?]*|(?:^|(?<=[,.;!?]))\s*not\s+(?:the|any|a)\b[^,.;!?]*"
                      r"|\(\s*not\s+[^()]*\)|,\s*(?:but\s+)?not\s+(?-i:[A-Z])[^,.;!?]*", re.I)  # "(not Reviewers)", ", not Sales"
 
 
