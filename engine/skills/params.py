@@ -147,13 +147,17 @@ def fill(plan: Plan, text: str, vocabulary: set[str]) -> tuple[dict[str, Filled]
     out = {f.param: Filled(value=f.value, source="choice" if f.how == "choice" else "span", start=f.span.start,
                            end=f.span.end) for f in chosen}
     evidence = sum(f.strength for f in chosen if f.how != "name") + 0.25 * sum(1 for f in chosen if f.how == "name")
-    placed = [f.span for f in chosen]
-    loose = 0
-    for t in tokens(text):
-        value_like = any(c.isdigit() for c in t.text) or "@" in t.text or "://" in t.text
-        if value_like and not any(s.start <= t.start and t.end <= s.end for s in placed):
-            loose += 1
-    return out, evidence, loose
+    return out, evidence, len(unplaced(text, [(f.span.start, f.span.end) for f in chosen]))
+
+
+def value_like(token: str) -> bool:
+    """A token that is a value whatever the words around it: a number, an e-mail address, a URL."""
+    return any(c.isdigit() for c in token) or "@" in token or "://" in token
+
+
+def unplaced(text: str, placed: list[tuple[int, int]]) -> list[str]:
+    """The value-like tokens of ``text`` outside the ``placed`` character ranges."""
+    return [t.text for t in tokens(text) if value_like(t.text) and not any(a <= t.start and t.end <= b for a, b in placed)]
 
 
 def covered(text: str, filled: dict[str, Filled]) -> list[tuple[int, int]]:

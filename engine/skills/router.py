@@ -28,7 +28,7 @@ from engine.errors import MissingInputError
 from engine.planner.task import INTENT_WORDS, NEGATED, intent_of, lead_verbs
 from engine.skills.library import Library
 from engine.skills.models import Candidate, ChosenSkill, Filled, RouteStatus, Routing, Skill
-from engine.skills.params import covered, fill
+from engine.skills.params import covered, fill, unplaced
 from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
 
 from engine.skills.text import (ACTION_WORDS, CLAUSES, STOP, LexicalIndex, content_tokens, correct_typos, corrected,
@@ -91,13 +91,6 @@ class PartRoute:
         return self.probs[self.best] if self.best >= 0 else self.probs[-1]
 
 
-def _outside(part: str, values: list[tuple[int, int]]) -> str:
-    """The part with the spans of ``values`` blanked out."""
-    for a, b in sorted(values, reverse=True):
-        part = part[:a] + " " + part[b:]
-    return part
-
-
 def _softmax(xs: list[float], t: float) -> list[float]:
     m = max(xs)
     es = [math.exp((x - m) / t) for x in xs]
@@ -155,7 +148,7 @@ class Router:
             whole_w, whole_x = whole_w + weight, whole_x + explained
             start = end
         if not whole_w:  # values only ("how much is INV-1023?"): explained by a skill that places them all
-            return 1.0 if values and not any(c.isdigit() or "@" in c for c in _outside(part, values)) else 0.0
+            return 1.0 if values and not unplaced(part, values) else 0.0
         whole = whole_x / whole_w
         return whole + self.config.clause_mix * max(0.0, best - whole)
 
@@ -244,8 +237,7 @@ class Router:
     def _says_nothing(self, part: str) -> bool:
         """Context only: no verb leads it and no value-like token is in it."""
         read = self.read(part)[0]
-        return not [v for v in lead_verbs(read) if v not in STOP] and not any(
-            any(c.isdigit() for c in t) or "@" in t for t in read.split())
+        return not [v for v in lead_verbs(read) if v not in STOP] and not unplaced(read, [])
 
     def _model_check(self, route: PartRoute) -> None:
         """A close call goes to the model too: it may only stop a run (never start one) when it prefers
