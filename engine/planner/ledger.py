@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from bots.observe import Element, Observation
 from engine.dates import TYPED_INPUTS, input_value
-from engine.planner.task import CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, norm, says, stem, words
+from engine.planner.task import (CONTROL_WORDS, DONE_WORDS, SUBMIT_WORDS, Part, Task, Value, content, norm, says, stem,
+                                 without_values, words)
 
 _ASKS = re.compile(r"\b(are you sure|confirm|really want)\b", re.I)
 CHANGES = ("create", "edit", "delete")  # intents whose result only the site can confirm
@@ -206,9 +207,12 @@ class Ledger:
     def not_yet(self) -> frozenset[str]:
         """What a value to choose is ("the Support group"), while the record it is chosen for is still to
         find: words for a later page ("put omar in Support" opens omar first, not the list of groups)."""
-        later = {w for p in self.missing() if p.value is not None and p.value.choose and not self._ready(p)
-                 for w in p.value.field}
-        return frozenset(later - {w for v in self.open_values() if not v.choose for w in v.field})
+        waiting = [p for p in self.missing() if p.value is not None and p.value.choose and not self._ready(p)]
+        later = {w for p in waiting if p.value is not None for w in p.value.field}
+        # ... unless other work still to do says them ("create a group named X, then put yusuf in X")
+        said = {w for c in {p.clause for p in self.missing()} - {p.clause for p in waiting}
+                for w in content(without_values(self.task.clauses[c]))} if later else set()
+        return frozenset(later - said - {w for v in self.open_values() if not v.choose for w in v.field})
 
     def open_attributes(self) -> list[Part]:
         return [p for p in self.missing() if p.kind == "attribute"]
