@@ -170,7 +170,8 @@ class Router:
         intent = intent_of(verb)
         if verb in QUESTION_WORDS or intent in ("find", "open", "read", "type", "click", "select", "login"):
             return True
-        said = INTENT_WORDS.get(intent or "", ()) + (verb,)
+        # ("set" is also how any form's list is chosen: no evidence that a skill changes what exists)
+        said = tuple(w for w in INTENT_WORDS.get(intent or "", ()) if w != "set") + (verb,)
         return any(stem(w) in self.vocab[skill] for w in said)
 
     def _explains(self, skill: int, route: PartRoute) -> bool:
@@ -202,8 +203,9 @@ class Router:
         if probs[best] < cfg.min_confidence:
             return PartRoute(part, RouteStatus.ambiguous, scores, probs, best)
         values = {w.lower() for f in scores[best].filled.values() for w in f.value.split()}
+        # (a verb as asked is in its plain form: "updates go to hedy@..." names where news goes)
         unexplained = [v for v in lead_verbs(self.read(part)[0])
-                       if v not in values and v not in STOP and not self._does(best, v)]
+                       if v not in values and v not in STOP and stem(v) == v.lower() and not self._does(best, v)]
         if unexplained:  # a bot that cannot do that verb would leave part of the work undone
             return PartRoute(part, RouteStatus.none, scores, probs, -1)
         route = PartRoute(part, RouteStatus.routed, scores, probs, best)

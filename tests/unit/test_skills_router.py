@@ -166,3 +166,14 @@ def test_a_capitalized_first_word_is_no_name_and_a_clitic_no_value(router):
     assert router.route("Using the dave account, download invoice INV-1036.").chosen[0].values() == {
         "username": "dave", "invoice": "INV-1036"}
     assert router.route("how much is INV-1023?").names() == ["download_invoice"]
+
+
+def test_a_change_to_what_exists_is_no_new_submission_and_a_correction_wins(router):
+    # "set" is how a form's list is chosen, not evidence that a skill changes a request already made
+    assert not router.route("update the due date of my request for Ada Lovelace to 2027-01-01").ok
+    fixed = router.route("I want the CSV for INV-1040. Actually no, scratch that, make it INV-1041.")
+    assert fixed.names() == ["download_invoice"] and fixed.chosen[0].values() == {"invoice": "INV-1041"}
+    # context that asks nothing is no part of the job; a possessive ends a value
+    ctx = router.route("I'm out tomorrow; please lodge a service request for Joan Clarke with IT.")
+    assert ctx.names() == ["submit_form"] and ctx.chosen[0].values()["full_name"] == "Joan Clarke"
+    assert router.route("can you get me invoice INV-1011's CSV?").chosen[0].values() == {"invoice": "INV-1011"}
