@@ -291,6 +291,20 @@ _AS_WHAT = {"well", "usual", "before", "soon", "needed", "asked", "is", "such", 
 _STAYS_IN = re.compile(r"\b(?:stays?|remains?|keeps?|kept|staying)\s+(?:\w+\s+)?(?:in|on|as)\s+(?:the\s+)?$", re.I)
 
 
+_PLURAL_CUES = {"users", "accounts", "members", "groups", "usernames"}
+
+
+def _listed_after_plural(tokens: list[re.Match[str]], i: int) -> bool:
+    """Token ``i`` is in a list of names after a plural cue: "the users ahmed and lucia", "members a, b and c"."""
+    for j in range(i - 1, max(-1, i - 7), -1):
+        low = tokens[j].group(0).lower()
+        if low in _PLURAL_CUES:
+            return True
+        if low != "and" and (low in STOP or intent_of(low) is not None):
+            return False
+    return False
+
+
 def _named_here(clause: str, tokens: list[re.Match[str]], i: int, *, cues: set[str], login: bool, record_for: bool,
                 whom: list[tuple[int, int]]) -> bool:
     """Whether token ``i`` is a value for where it stands, whatever its letter case: after a naming cue ("as
@@ -307,9 +321,10 @@ def _named_here(clause: str, tokens: list[re.Match[str]], i: int, *, cues: set[s
         and not re.search(r"\bof\s+(?:the\s+)?\w+\s+of\s*$", clause[:tok.start()], re.I)
     # "revoke staff status for dkowalski": whose; "his account, j.okafor,": the account named again
     cued = (prev in cues or prev in ("is", "=") and i > 1 and tokens[i - 2].group(0).lower() in cues
+            or _listed_after_plural(tokens, i)
             or login and i == 0 and re.match(r"\s*[/+]", clause[tok.end():]) is not None
             or record_for and prev == "for" and last
-            or login and nxt in ("account", "user") and prev in ("the", "using", "as"))
+            or login and nxt in ("account", "user", "login", "credentials") and prev in ("the", "using", "as"))
     adjoining = i == 0 or sep == "" or sep == "," and last or sep == ":" and login and prev in ("login", "user", "username")
     # "mark her as staff" says what she is made, not who she is
     made_as = prev == "as" and i > 1 and (tokens[i - 2].group(0).lower() in ("her", "him", "them", "it")
@@ -328,6 +343,7 @@ def _spans(clause: str, skip: int, login: bool = False, record_for: bool = False
     taken: list[tuple[int, int]] = [(0, skip)] if skip else []
     # An attribute taken away is no value ("keep the account inactive").
     taken += [(m.start(), m.end()) for m in _ATTRIBUTE_OFF.finditer(clause)]
+    taken += [(m.start("f"), m.end("f")) for m in _ATTRIBUTE.finditer(clause) if m.group("f")]  # a state kept
     # whom an attribute is given ("make erin staff") is the record
     whom = [(m.start("who"), m.end("who")) for m in _ATTRIBUTE.finditer(clause) if m.group("who")]
 
@@ -485,7 +501,7 @@ _THOSE = re.compile(r"^\s*(?:please\s+)?(?:[a-z]+\s+){1,3}?(?P<those>both(?:\s+o
                    r"them|these|those|the\s+two)\b(?!\s+(?:groups?|users?|accounts?)\b)", re.I)
 _POLITE = re.compile(r"^\s*(?:could|can|would|will)\s+you\s+(?:please\s+|kindly\s+)?(?=[a-z])", re.I)
 _KEPT = re.compile(r"\s*(?:please\s+)?(?:leave|keep)\s+(?:(?:the\s+(?:user|group|account)\s+)?"
-                   r"(?!(?:it|them|him|her|everything|all|active|inactive|staff)\b)[\w.@-]+\W*$|.*?(?:\balone|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
+                   r"(?!(?:it|them|him|her|everything|all|active|inactive|staff)\b)[\w.@-]+\W*$|.*?(?:\balone|\bout|\bas\s+(?:it|they|he|she)\s+(?:is|are)|\buntouched|"
                    r"\bunchanged|\bin\s+(?:the\s+)?(?-i:[A-Z0-9])\S*(?:\s+(?-i:[A-Z0-9])\S*)?)\W*$)", re.I)
 # What happened or is so, told as context: a subject, then a verb that is no request ("hsato is joining the
 # audit team", "jfletcher stepped down", "We don't use it anymore", "She needs to be able to log in").
@@ -557,7 +573,7 @@ _BELONGS_NOT = re.compile(r"^\s*(?P<sure>(?:make\s+sure|ensure)\s+(?:that\s+)?)?
                           r"(?:should|must|can|may)\s+not|(?:is|are)\s*n[o']t)\s+"
                           r"(?:be\s+|stay\s+|remain\s+|belong\s+)?(?:in|to|a\s+member\s+of|part\s+of|among)\s+"
                           r"(?P<where>(?:the\s+)?(?:(?-i:[A-Z])|['\"“]).*)$", re.I)
-_NEEDS_RIGHTS = re.compile(r"^\s*(?P<who>.+?)\s+needs?\s+(?:full\s+|the\s+)?(?<![-\w])(?P<what>[a-z]+)\s+(?:rights|status|access|privileges)\b",
+_NEEDS_RIGHTS = re.compile(r"^\s*(?P<who>.+?)\s+needs?\s+(?:full\s+|the\s+)?(?<![-\w])(?P<what>(?!full\b)[a-z]+)\s+(?:rights|status|access|privileges)\b",
                            re.I)
 
 
@@ -634,6 +650,11 @@ def _with_referent(clause: str, referent: str, record: str) -> str:
     """The object pronoun after the verb as whom it stands for: whom the context named ("hsato is joining
     ... put him in ..."), else, where someone joins, leaves or is granted something, the record of the
     clause before ("create anna ... and put her in X"); "his own account" is "the account nolan.price"."""
+    joins = _JOINS.match(clause) or _LEAVES.match(clause)
+    if joins and record.startswith("the group ") and re.fullmatch(r"(?:it|that(?:\s+group)?|this\s+group)\W*",
+                                                                   joins.group("where").strip(), re.I):
+        # "create a group named Night Shift, and add the users ahmed and lucia to it": that group
+        return clause[:joins.start("where")] + record + clause[joins.end("where"):]
     said = _OBJECT_PRONOUN.match(clause)
     who = referent or (record if any(rx.match(clause) for rx in (_JOINS, _LEAVES, _GRANTED)) else "")
     if not who or not said or re.match(r"\s*,\s*[\w.@-]+\s*(?:,|$)", clause[said.end():]):
@@ -901,9 +922,32 @@ def read_task(instruction: str) -> Task:
             new = [p.model_copy(update={"ordinal": ordinal, "kind_words": kinds}) for p in new]
         parts += new
     heard += [v.text for v in values] + [p.text for p in parts]
+    _one_record_each(clauses, clause_intents, values, parts)
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
                 parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(" ".join(asking))))), clauses=tuple(clauses),
                 clause_intents=tuple(clause_intents), unread=_unread(text, heard))
+
+
+def _one_record_each(clauses: list[str], intents: list[str | None], values: list[Value], parts: list[Part]) -> None:
+    """"Add the users ahmed and lucia to Night Shift": each user's page chooses it, so each user gets a clause
+    of their own (appended: a value to choose waits for its clause's record, and one choice is one record's)."""
+    for ci in range(len(clauses)):
+        whom = [p for p in parts if p.clause == ci and p.kind == "value" and p.value is not None and not p.value.choose
+                and p.value.kind == "literal" and stem("user") in p.value.field]
+        chosen = [p for p in parts if p.clause == ci and p.value is not None and p.value.choose]
+        for w in whom[1:] if chosen else []:
+            assert w.value is not None
+            new = len(clauses)
+            clauses.append(clauses[ci])
+            intents.append(intents[ci])
+            moved = w.value.model_copy(update={"clause": new})
+            values[values.index(w.value)] = moved
+            parts[parts.index(w)] = w.model_copy(update={"clause": new, "value": moved})
+            for c in chosen:
+                copy = c.value.model_copy(update={"clause": new}) if c.value is not None else None
+                if copy is not None:
+                    values.append(copy)
+                parts.append(c.model_copy(update={"clause": new, "value": copy}))
 
 
 def _unread(text: str, heard: list[str]) -> tuple[str, ...]:
@@ -945,7 +989,10 @@ _ATTRIBUTE = re.compile(
     r"|\b(?P<c>[a-z]+)\s+(?:accepted|ticked|enabled|checked)\b"
     r"|\bwith\s+(?:the\s+|a\s+|an\s+)?(?P<d>[a-z]+\s+[a-z]+)\s*$"
     r"|\b(?:create|add|set\s+up|register)\s+an?\s+(?!(?:new|regular|normal|standard|test|second|another|user)\b)"
-    r"(?P<e>[a-z]+)\s+(?:account|user)\b", re.I)  # "create a staff account"
+    r"(?P<e>[a-z]+)\s+(?:account|user)\b"  # "create a staff account"
+    # a state kept: "leave the account active otherwise", "keep him staff" (what the record already is)
+    r"|^\s*(?:please\s+)?(?:keep|leave)\s+(?:(?:the|his|her|their|its)\s+(?:account|user|profile)|him|her|them|it)\s+"
+    r"(?:as\s+(?:an?\s+)?)?(?P<f>(?!(?:alone|out|be|as|untouched|unchanged)\b)[a-z]+)\s*(?:otherwise|as\s+well|too)?\W*$", re.I)
 # Attributes taken away: "take away staff status", "revoke her superuser status", "mark it as not active",
 # "make the account inactive". The attribute is the control's own word (staff, active).
 _ATTRIBUTE_OFF = re.compile(
@@ -1056,7 +1103,7 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         if ws:
             out.append(Part(kind="attribute", text=made.group("w"), words=ws, clause=ci, off=bool(made.group("neg"))))
     for m in _ATTRIBUTE.finditer(clause):
-        group = next(g for g in ("a", "b", "c", "d", "e") if m.group(g))
+        group = next(g for g in ("a", "b", "c", "d", "e", "f") if m.group(g))
         if group == "a" and (made is not None or re.match(r"\s+(?:named|called|titled)\b", clause[m.end():], re.I)
                              or re.match(r"(?:make|mark)\s+an?\s", m.group(0), re.I)):
             continue  # read above, past the thing's name; "make a group (named X)" says what is made
@@ -1081,7 +1128,7 @@ def _clause_parts(clause: str, ci: int, intent: str | None, verb: str, values: l
         ws = tuple(content(clause[len(verb):] if clause.lower().startswith(verb) else clause))
         if ws:
             out.append(Part(kind="action", text=clause.strip(" ."), words=ws, intent=intent, clause=ci))
-    grants = verb in ("give", "make", "mark", "take", "revoke", "remove", "withdraw", "set", "keep", "deactivate",
+    grants = verb in ("give", "grant", "make", "mark", "take", "revoke", "remove", "withdraw", "set", "keep", "leave", "deactivate",
                       "reactivate", "activate", "disable", "enable", "suspend") and \
         any(p.kind == "attribute" for p in out)
     if intent in ("download", "logout", "login", "focus", "expand", "collapse") or (

@@ -300,3 +300,22 @@ def test_what_is_not_asked_in_brackets_and_a_join_target_replaces_nothing() -> N
     perms = read_task('give the Auditors group the permissions "Can view user" and "Can view group"')
     assert [(v.text, v.choose) for v in perms.values] == [("Auditors", False), ("Can view user", True),
                                                           ("Can view group", True)]
+
+
+def test_not_being_in_a_group_takes_the_record_out_and_a_kept_state_asks_only_that() -> None:
+    # "She should not be in Reviewers" was once a value to use: she was put in Reviewers, recorded as succeeded
+    task = read_task("Give the user lena staff status and put her in the Editors group. She should not be in Reviewers.")
+    assert [(v.text, v.choose, v.leave) for v in task.values if v.clause == 2] == [("lena", False, False),
+                                                                                   ("Reviewers", True, True)]
+    assert read_task("Put bob in Editors. Bob is not in Sales.").clause_intents[1] is None  # how things stand
+    kept = read_task("Take away the staff status but leave the account active otherwise")
+    assert [(p.kind, p.words, p.off) for p in kept.parts] == [("attribute", ("staff",), True),
+                                                              ("attribute", ("activ",), False)]
+    assert read_task("add ahmed to Night Shift. victor is not on the rota, so leave him out.").parts[-1].text == "Night Shift"
+
+
+def test_each_of_several_users_joining_a_group_is_its_own_record() -> None:
+    task = read_task("Create a group named Night Shift, and add the users ahmed and lucia to it.")
+    joins = [(v.text, v.clause, v.choose) for v in task.values if v.clause > 0]
+    assert joins == [("ahmed", 1, False), ("lucia", 2, False), ("Night Shift", 1, True), ("Night Shift", 2, True)]
+    assert next(v for v in read_task("Use the admin login; the password is in secret PW").values).text == "admin"
