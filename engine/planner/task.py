@@ -925,7 +925,26 @@ def read_task(instruction: str) -> Task:
     _one_record_each(clauses, clause_intents, values, parts)
     return Task(instruction=instruction, intents=tuple(dict.fromkeys(intents)), values=tuple(values),
                 parts=tuple(parts), words=tuple(dict.fromkeys(content(without_values(" ".join(asking))))), clauses=tuple(clauses),
-                clause_intents=tuple(clause_intents), unread=_unread(text, heard))
+                clause_intents=tuple(clause_intents), unread=_unread(text, heard) + _unread_clauses(clauses, clause_intents, parts))
+
+
+_REFERRING = {stem(w) for w in ("accordingly", "too", "also", "name", "record", "user", "account", "group", "sure")}
+
+
+def _unread_clauses(clauses: list[str], intents: list[str | None], parts: list[Part]) -> tuple[str, ...]:
+    """Clauses that ask a change and name something ("add the users ahmed and lucia to it") of which nothing
+    was read: a run would leave that undone and may still look done. ("Rename it", "update its name
+    accordingly" only point back at what other clauses said.)"""
+    out = []
+    for ci, (clause, intent) in enumerate(zip(clauses, intents)):
+        if intent not in ("create", "edit", "delete") or any(p.clause == ci for p in parts) \
+                or not any(intents[p.clause] != "login" and p.kind != "secret" for p in parts):
+            continue  # (a request with no other work read fails anyway: nothing else could look done)
+        m = LEAD.match(clause)
+        rest = set(content(clause[m.end():] if m else clause)) - _REFERRING
+        if rest - {w for p in parts for w in p.words}:
+            out.append(clause.strip())
+    return tuple(out)
 
 
 def _one_record_each(clauses: list[str], intents: list[str | None], values: list[Value], parts: list[Part]) -> None:

@@ -319,3 +319,9 @@ def test_each_of_several_users_joining_a_group_is_its_own_record() -> None:
     joins = [(v.text, v.clause, v.choose) for v in task.values if v.clause > 0]
     assert joins == [("ahmed", 1, False), ("lucia", 2, False), ("Night Shift", 1, True), ("Night Shift", 2, True)]
     assert next(v for v in read_task("Use the admin login; the password is in secret PW").values).text == "admin"
+
+
+def test_a_change_asked_in_a_clause_the_reader_cannot_read_is_named() -> None:
+    task = read_task("Create a group named Night Shift, then update his group membership accordingly.")
+    assert task.unread == ("update his group membership accordingly",)
+    assert read_task("We renamed Warehouse to Logistics. Could you rename it?").unread == ()  # points back only
