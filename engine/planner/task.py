@@ -740,6 +740,12 @@ def read_task(instruction: str) -> Task:
         clause = _as_request(_said_exactly(clause))
         # "DJANGO_PW holds the password": the login's password, said apart
         secret_only = bool(named_secrets(clause)) and not _LOGIN_SAID.search(clause) and not _SIGN_IN_WITH.search(clause)
+        if secret_only and (whose := _WHOSE_PASSWORD.match(clause)) and whose.group("who").lower() not in STOP \
+                and not re.search(r"\b(?:log|sign)(?:ged|ging)?\s*(?:in|on|into)\b|\blogin\b|\bcredentials\b", text, re.I):
+            # "Admin password is in secret PW" (and no sign-in said): whose password it is signs in with it
+            who = whose.group("who")
+            who = who.lower() if who[0].isupper() and who[1:].islower() and whose.start("who") == 0 else who
+            clause, secret_only = f"log in as {who} with the password in secret {named_secrets(clause)[0][2]}", False
         told = _told(clause) if clause and not secret_only else None if clause else ""
         if told is None and clause and not secret_only:
             told = _why(clause, clauses[ci + 1:])  # "The Auditors group needs read-only access, so give it ..."
@@ -928,6 +934,7 @@ def read_task(instruction: str) -> Task:
                 clause_intents=tuple(clause_intents), unread=_unread(text, heard) + _unread_clauses(clauses, clause_intents, parts))
 
 
+_WHOSE_PASSWORD = re.compile(r"\s*(?:the\s+)?(?P<who>[A-Za-z][\w.@-]*?)(?:['’]s)?\s+(?:password|pw|passcode)\b", re.I)
 _REFERRING = {stem(w) for w in ("accordingly", "too", "also", "name", "record", "user", "account", "group", "sure")}
 
 

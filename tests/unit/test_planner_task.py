@@ -325,3 +325,5 @@ def test_a_change_asked_in_a_clause_the_reader_cannot_read_is_named() -> None:
     task = read_task("Create a group named Night Shift, then update his group membership accordingly.")
     assert task.unread == ("update his group membership accordingly",)
     assert read_task("We renamed Warehouse to Logistics. Could you rename it?").unread == ()  # points back only
+    signs_in = read_task("Set the last name of swhite to White. Admin password is in secret PW.")
+    assert signs_in.clause_intents[-1] == "login" and any(v.text == "admin" and v.field == ("user",) for v in signs_in.values)
