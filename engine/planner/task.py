@@ -83,7 +83,7 @@ _VERBS = (r"log|sign|delete|remove|download|open|click|add|create|change|edit|se
           r"take|grant|revoke|keep|leave|confirm|deactivate|reactivate|activate|disable|enable|suspend")
 # Clauses end at a sentence's end, "then", and "and" or a comma before a verb (an adverb may come first:
 # "and permanently remove"); a colon before a verb ("Two things: first create ...").
-_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<!\bi\.e)(?<!\be\.g)[.;!?][)\]]?(?:\s+|$)|"
+_CLAUSE = re.compile(rf"(?:,?\s+(?:and\s+)?then\s+|(?<=\))\s+and\s+(?=[a-z]+\s)|(?<!\bi\.e)(?<!\be\.g)[.;!?][)\]]?(?:\s+|$)|"
                      rf":\s+(?=(?:please\s+|first\s+|firstly\s+)?(?:{_VERBS})\b)|,\s+and\s+(?=[a-z]+\s)|,\s+(?=(?:{_VERBS})\b)|"
                      rf",?\s+(?:and|but|so)\s+(?:afterwards\s+|also\s+|[a-z]+ly\s+)?(?=(?:{_VERBS})\b)|"
                      rf",?\s+and\s+(?=for\s+(?:the\s+|this\s+|that\s+|her\s+|his\s+)?(?:account|user|group|record|profile)"
@@ -639,9 +639,13 @@ def _said_exactly(clause: str) -> str:
     if not m:
         return clause
     lead = LEAD.match(clause)
-    if m.re is _SO and lead and (intent_of(lead.group("verb")) or re.fullmatch(_VERBS, lead.group("verb"), re.I)):
-        return clause[:m.start()]  # "Disable his account, so he can't sign in": the request, then why
     subject = re.match(r"\s*(?:the\s+)?(.+?)\s+(?:should|must|can|could|needs?|is|are|has|have|was|were)\b", clause[:m.start()], re.I)
+    if m.re is _SO and lead and (intent_of(lead.group("verb")) or re.fullmatch(_VERBS, lead.group("verb"), re.I)
+                                 or not subject and lead.group("verb").lower() not in _SUBJECT_PRONOUNS | {"you", "i", "we"}
+                                 and lead.group("verb").islower()):
+        # "Disable his account, so he can't sign in": the request, then why (whatever its verb: no subject
+        # said before "so", so no reason either: "schedule X ..., so nobody has to remember")
+        return clause[:m.start()]
     rest = clause[m.end():]
     return _OBJECT_PRONOUN.sub(lambda p: p.group(1) + "the " + subject.group(1), rest, count=1) if subject else rest
 
@@ -707,7 +711,15 @@ def _login_first(clause: str) -> list[str]:
     m = _LOGIN_LEAD.match(clause)
     if m and named_secrets(m.group(0)):
         return [m.group(0).strip(" ,"), clause[m.end():]]
+    # "Log in as admin with secret PW and schedule ...": a sign-in holds no other work, whatever its verb
+    m = _LOGIN_THEN.match(clause)
+    if m and named_secrets(m.group(0)) and named_secrets(m.group(0))[-1][1] <= m.end(1):
+        return [m.group(1).strip(" ,"), clause[m.end(1):].strip()[len("and"):].strip()]
     return [clause]
+
+
+_LOGIN_THEN = re.compile(r"(\s*(?:please\s+)?(?:log|sign)\s*(?:in|on|into)\b.*?)\s+and\s+(?!(?:the|a|an|my|your|its|password|"
+                         r"pw|secret|with|use|using|then)\b)[a-z]+\s", re.I)
 
 
 def read_task(instruction: str) -> Task:

@@ -327,3 +327,12 @@ def test_a_change_asked_in_a_clause_the_reader_cannot_read_is_named() -> None:
     assert read_task("We renamed Warehouse to Logistics. Could you rename it?").unread == ()  # points back only
     signs_in = read_task("Set the last name of swhite to White. Admin password is in secret PW.")
     assert signs_in.clause_intents[-1] == "login" and any(v.text == "admin" and v.field == ("user",) for v in signs_in.values)
+
+
+def test_a_request_with_a_verb_the_reader_does_not_know_is_still_a_part() -> None:
+    # held_out_6's false success: "... and schedule X" was swallowed by the sign-in, and ", so nobody ..." taken
+    # for the request; the account was deactivated now and the run recorded as succeeded
+    task = read_task("Log in as admin (secret password) and schedule gdavis's account to be deactivated "
+                     "automatically on that date, so nobody has to remember to do it.")
+    assert ("action", "schedule") in [(p.kind, p.text) for p in task.parts]
+    assert read_task("Log in as admin with secret PW and schedule the user bob for removal").clauses[1].startswith("schedule")
