@@ -175,9 +175,10 @@ class Ledger:
         # option stands among those available, in no list of those chosen
         # (a transfer pair only: in a lone multiple select, a chosen option stands among the others)
         lists = [e for e in form.elements if e.role == "listbox"]
-        chosen = [o for e in lists if is_chosen_list(e) for o in e.options or ()]
-        available = [o for e in lists if not is_chosen_list(e) for o in e.options or ()]
-        if any(map(is_chosen_list, lists)) and not all(map(is_chosen_list, lists)):
+        chosen_lists = [e for e in lists if is_chosen_list(e)]
+        chosen = [o for e in chosen_lists for o in e.options or ()]
+        available = [o for e in lists if e not in chosen_lists for o in e.options or ()]
+        if chosen_lists and len(chosen_lists) < len(lists):
             self._mark(lambda p: p.kind == "value" and p.value is not None and p.value.leave
                        and any(option_is(o, p.value.text) for o in available)
                        and not any(option_is(o, p.value.text) for o in chosen), "sent without it")

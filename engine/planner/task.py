@@ -585,17 +585,22 @@ _HAS_RIGHT = re.compile(r"^\s*(?P<who>.+?)\s+(?:should|must|needs?\s+to|has\s+to
                         r"(?P<what>(?:the\s+)?\S.*?\b(?:permission|right|privilege|role)s?)\b", re.I)
 
 
+def _object_form(who: str) -> str:
+    """A subject pronoun as the object of a request ("she should be in X" -> "put her in X")."""
+    return {"he": "him", "she": "her", "they": "them"}.get(who.lower(), who)
+
+
 def _as_request(clause: str) -> str:
     """A state asked for, as the request that makes it so ("put him in the Help Desk group")."""
     if m := _BELONGS.match(clause):
-        who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
+        who = _object_form(m.group("who"))
         return f"put {who} in {m.group('where')}"
     if (m := _BELONGS_NOT.match(clause)) and (m.group("sure") or not re.search(r"\b(?:is|are)\s*n", clause[m.end("who"):], re.I)):
         # ("X is not in Sales" says how things stand; "make sure X is not in Sales" asks it)
-        who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
+        who = _object_form(m.group("who"))
         return f"remove {who} from {m.group('where')}"
     if m := _HAS_RIGHT.match(clause):  # "it should have the Can add user permission"
-        who = {"he": "him", "she": "her", "they": "them"}.get(m.group("who").lower(), m.group("who"))
+        who = _object_form(m.group("who"))
         return f"give {who} {m.group('what')}"
     if m := _NEEDS_RIGHTS.match(clause):
         who = m.group("who")
@@ -753,7 +758,7 @@ def read_task(instruction: str) -> Task:
         # "DJANGO_PW holds the password": the login's password, said apart
         secret_only = bool(named_secrets(clause)) and not _LOGIN_SAID.search(clause) and not _SIGN_IN_WITH.search(clause)
         if secret_only and (whose := _WHOSE_PASSWORD.match(clause)) and whose.group("who").lower() not in STOP \
-                and not re.search(r"\b(?:log|sign)(?:ged|ging)?\s*(?:in|on|into)\b|\blogin\b|\bcredentials\b", text, re.I):
+                and not _LOGIN_SAID.search(text):
             # "Admin password is in secret PW" (and no sign-in said): whose password it is signs in with it
             who = whose.group("who")
             who = who.lower() if who[0].isupper() and who[1:].islower() and whose.start("who") == 0 else who
@@ -974,17 +979,17 @@ def _one_record_each(clauses: list[str], intents: list[str | None], values: list
                 and p.value.kind == "literal" and stem("user") in p.value.field]
         chosen = [p for p in parts if p.clause == ci and p.value is not None and p.value.choose]
         for w in whom[1:] if chosen else []:
-            assert w.value is not None
             new = len(clauses)
             clauses.append(clauses[ci])
             intents.append(intents[ci])
+            assert w.value is not None
             moved = w.value.model_copy(update={"clause": new})
             values[values.index(w.value)] = moved
             parts[parts.index(w)] = w.model_copy(update={"clause": new, "value": moved})
-            for c in chosen:
-                copy = c.value.model_copy(update={"clause": new}) if c.value is not None else None
-                if copy is not None:
-                    values.append(copy)
+            for c in chosen:  # what is chosen is chosen again, on that user's page
+                assert c.value is not None
+                copy = c.value.model_copy(update={"clause": new})
+                values.append(copy)
                 parts.append(c.model_copy(update={"clause": new, "value": copy}))
 
 

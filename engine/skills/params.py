@@ -12,14 +12,13 @@ param only, and the strongest evidence is placed first. Secrets are never params
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 
 from engine.plan import Plan
 from engine.planner.task import SAME_THING
 from engine.skills.models import Filled
 from engine.dates import written_dates
-from engine.skills.text import STOP, Span, fits_type, spans, stem, tokens, value_type, words
+from engine.skills.text import STOP, Span, fits_type, spans, stem, tokens, value_like, value_type, words
 
 # Evidence of each way a value was found (also what a filled param adds to its skill's score).
 STRENGTH = {"choice": 1.0, "typed": 1.0, "cued": 0.8, "name": 0.5}
@@ -148,11 +147,6 @@ def fill(plan: Plan, text: str, vocabulary: set[str]) -> tuple[dict[str, Filled]
                            end=f.span.end) for f in chosen}
     evidence = sum(f.strength for f in chosen if f.how != "name") + 0.25 * sum(1 for f in chosen if f.how == "name")
     return out, evidence, len(unplaced(text, [(f.span.start, f.span.end) for f in chosen]))
-
-
-def value_like(token: str) -> bool:
-    """A token that is a value whatever the words around it: a number, an e-mail address, a URL."""
-    return any(c.isdigit() for c in token) or "@" in token or "://" in token
 
 
 def unplaced(text: str, placed: list[tuple[int, int]]) -> list[str]:

@@ -30,7 +30,6 @@ from engine.skills.library import Library
 from engine.skills.models import Candidate, ChosenSkill, Filled, RouteStatus, Routing, Skill
 from engine.skills.params import covered, fill, unplaced
 from engine.skills.prompts import CONTENT_FREE, choice_answers, choice_messages
-
 from engine.skills.text import (ACTION_WORDS, CLAUSES, STOP, LexicalIndex, content_tokens, correct_typos, corrected,
                                 skill_vocabulary, split_sequence, stem, words)
 

@@ -246,6 +246,11 @@ def edit1(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
+def value_like(token: str) -> bool:
+    """A token that is a value whatever the words around it: a number, an e-mail address, a URL."""
+    return any(c.isdigit() for c in token) or "@" in token or "://" in token
+
+
 # A value said again in place of one said before: "INV-1040. Actually no, scratch that, make it INV-1041".
 CORRECTION = re.compile(r"\b(?:(?:actually|oops|sorry|wait)[,.!]?\s+(?:no[,.!]?\s+)?(?:scratch\s+that[,.!]?\s+)?|"
                         r"(?:no[,.!]?\s+)?scratch\s+that[,.!]?\s+)(?:(?:make\s+(?:it|that)|i\s+mean[t]?|rather|instead)\b[,:]?\s*)?",
@@ -258,7 +263,7 @@ def corrected(text: str) -> str:
     if not m:
         return text
     before, after = text[:m.start()], text[m.end():]
-    new = {shape(t.text.rstrip(".,;:!?")) for t in tokens(after) if any(c.isdigit() for c in t.text) or "@" in t.text}
+    new = {shape(t.text.rstrip(".,;:!?")) for t in tokens(after) if value_like(t.text)}
     if not new:
         return text
     kept = before
